@@ -1,0 +1,159 @@
+"""Load, validate and complete the pipeline configuration.
+
+The schema (``lsat/schemas/config.schema.yaml``) is the single description of every key;
+Snakemake validates against the same file. Missing keys take the schema defaults, and model
+and training keys left at ``null`` take the paper values for the dataset's format
+(MODEL.md §4), so a config only states what differs from the paper.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from lsat.errors import LsatError
+from lsat.paths import ResultPaths
+
+SCHEMA_PATH = Path(str(resources.files("lsat") / "schemas" / "config.schema.yaml"))
+
+# Paper training recipe per format (MODEL.md §4).
+PAPER_TRAIN = {
+    "vqa": {
+        "batch_size": 64,
+        "grad_accu_steps": 1,
+        "max_epoch": 13,
+        "lr_base": 1e-4,
+        "lr_decay_list": [10, 12],
+        "loss": "bce",
+    },
+    "clevr": {
+        "batch_size": 64,
+        "grad_accu_steps": 2,
+        "max_epoch": 16,
+        "lr_base": 4e-5,
+        "lr_decay_list": [13, 15],
+        "loss": "ce",
+    },
+}
+
+
+def load_schema() -> dict[str, Any]:
+    with open(SCHEMA_PATH, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def _extend_with_defaults(validator_class):  # type: ignore[no-untyped-def]
+    """A validator that fills ``default`` values while it validates (as Snakemake does)."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):  # type: ignore[no-untyped-def]
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+_Validator = _extend_with_defaults(jsonschema.Draft202012Validator)
+
+
+def validate_config(cfg: dict[str, Any], source: str = "config") -> dict[str, Any]:
+    """Validate ``cfg`` in place (filling defaults); raise one :class:`LsatError` on failure."""
+    validator = _Validator(load_schema())
+    # Defaults of nested objects appear only after their parent is filled: validate twice.
+    for _ in range(3):
+        errors = sorted(validator.iter_errors(cfg), key=lambda e: list(e.absolute_path))
+        if errors:
+            err = errors[0]
+            key = ".".join(str(p) for p in err.absolute_path) or "<top level>"
+            raise LsatError(f"{source}: invalid value at {key}: {err.message}")
+    return cfg
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Read a YAML config, apply dotted-key ``overrides`` and validate it."""
+    p = Path(path)
+    if not p.is_file():
+        raise LsatError(f"config file not found: {p}")
+    try:
+        with open(p, encoding="utf-8") as f:
+            cfg = yaml.safe_load(f) or {}
+    except yaml.YAMLError as err:
+        raise LsatError(f"config file {p} is not valid YAML: {err}") from None
+    for dotted, value in (overrides or {}).items():
+        set_dotted(cfg, dotted, value)
+    return validate_config(cfg, source=str(p))
+
+
+def set_dotted(cfg: dict[str, Any], dotted: str, value: Any) -> None:
+    """``set_dotted(cfg, 'datasets.demo.train.max_epoch', 3)``, creating missing levels."""
+    node = cfg
+    keys = dotted.split(".")
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise LsatError(f"cannot set {dotted}: {key} is not a mapping")
+    node[keys[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``'train.max_epoch=3'`` → ``('train.max_epoch', 3)`` (the value is read as YAML)."""
+    if "=" not in text:
+        raise LsatError(f"override {text!r} must look like key=value")
+    key, raw = text.split("=", 1)
+    return key.strip(), yaml.safe_load(raw)
+
+
+@dataclass
+class DatasetConfig:
+    """One dataset's settings with paper defaults filled in for its format."""
+
+    name: str
+    format: str
+    raw_dir: Path
+    demo: bool
+    features: dict[str, Any]
+    vocab: dict[str, Any]
+    model: dict[str, Any]
+    train: dict[str, Any]
+    resources: dict[str, Any]
+    paths: ResultPaths
+
+    @property
+    def result_split(self) -> str:
+        return self.train["result_split"] or self.train["splits"][-1]
+
+
+def dataset_config(cfg: dict[str, Any], name: str) -> DatasetConfig:
+    """Select dataset ``name`` from a validated config and complete its defaults."""
+    datasets = cfg["datasets"]
+    if name not in datasets:
+        raise LsatError(
+            f"unknown dataset {name!r}: the config defines {', '.join(sorted(datasets))}"
+        )
+    ds = copy.deepcopy(datasets[name])
+    fmt = ds["format"]
+    train = ds["train"]
+    for key, value in PAPER_TRAIN[fmt].items():
+        if train.get(key) is None:
+            train[key] = copy.deepcopy(value)
+    return DatasetConfig(
+        name=name,
+        format=fmt,
+        raw_dir=Path(ds["raw_dir"]),
+        demo=ds["demo"],
+        features=ds["features"],
+        vocab=ds["vocab"],
+        model=ds["model"],
+        train=train,
+        resources=ds["resources"],
+        paths=ResultPaths(cfg["results_dir"], name),
+    )

@@ -1,0 +1,1 @@
+"""Training loop, evaluation, prediction, checkpoints and distributed set-up."""

@@ -1,0 +1,1 @@
+"""Feature extraction backends and the grid pre-processing."""

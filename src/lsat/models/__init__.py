@@ -1,0 +1,1 @@
+"""TRAR, MCAN-small and LSAT networks and build_model."""

@@ -1,0 +1,27 @@
+"""Atomic writes leave either the old file or the complete new one, never a partial one."""
+
+import pytest
+
+from lsat.errors import LsatError
+from lsat.io import atomic_path, read_json, write_json_atomic
+
+
+def test_failed_write_leaves_no_file(tmp_path):
+    target = tmp_path / "out.json"
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("partial")
+        raise RuntimeError("killed")
+    assert not target.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_json_round_trip(tmp_path):
+    write_json_atomic(tmp_path / "a" / "x.json", {"k": [1, 2]})
+    assert read_json(tmp_path / "a" / "x.json") == {"k": [1, 2]}
+
+
+def test_malformed_json_names_the_file(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"questions": [')
+    with pytest.raises(LsatError, match=r"bad\.json is not valid JSON"):
+        read_json(bad, "question file")
