@@ -16,7 +16,12 @@ from collections.abc import Sequence
 from lsat import __version__
 from lsat.errors import LsatError
 
-COMMAND_MODULES = ("lsat.data.commands", "lsat.features.commands", "lsat.engine.commands")
+COMMAND_MODULES = (
+    "lsat.data.commands",
+    "lsat.features.commands",
+    "lsat.engine.commands",
+    "lsat.summary",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
