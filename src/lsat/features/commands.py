@@ -1,9 +1,129 @@
-"""Command-line front-ends of this package (registered by ``lsat.cli``)."""
+"""``lsat extract``: grid features of one image set into the HDF5 feature store.
+
+Two ways to call it: from the pipeline config (``--config C --dataset D --image-set S``
+reads ``datasets.D.features`` and writes ``results/D/features/S.h5``), or with explicit
+flags (``--backend --input --out ...``). Explicit flags also override config values.
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Any
+
+from lsat.errors import LsatError
+
+BACKENDS = ("pixels", "npy", "npz", "export")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add this package's subcommands to ``lsat``."""
+    p = subparsers.add_parser(
+        "extract",
+        help="extract or import grid features of one image set into HDF5",
+        description=(
+            "Write the grid features of one image set to an HDF5 feature file "
+            "(resumable: rerunning after a kill continues where it stopped)."
+        ),
+    )
+    p.add_argument("--config", help="pipeline config (config/config.yaml)")
+    p.add_argument("--dataset", help="dataset name in the config (default: default_dataset)")
+    p.add_argument("--image-set", help="image set, e.g. train2014 (VQA) or train (CLEVR)")
+    p.add_argument("--backend", choices=BACKENDS, help="overrides features.backend")
+    p.add_argument("--input", help="folder of images (.png/.jpg) or of .npy/.npz files")
+    p.add_argument("--out", help="output feature file (.h5)")
+    p.add_argument("--grid", type=int, help="grid side S (N = S*S cells)")
+    p.add_argument("--cell-pixels", type=int, help="pixels backend: cell size p (C = 3p²)")
+    p.add_argument("--export-model", help="export backend: .pt2 file from torch.export.save")
+    p.add_argument("--preprocess", choices=("trar", "clevr"), help="export backend grid step")
+    p.add_argument("--batch-size", type=int, help="images per batch")
+    p.add_argument("--workers", type=int, default=2, help="threads reading files (default 2)")
+    p.add_argument("--device", help="export backend device (default: cuda if available)")
+    p.add_argument("--force", action="store_true", help="redo a complete output file")
+    p.set_defaults(func=run_extract)
+
+
+def resolve(args: argparse.Namespace) -> dict[str, Any]:
+    """Settings of one extraction: config values (or schema defaults) + explicit flags."""
+    from lsat.config import dataset_config, load_config, validate_config
+    from lsat.paths import image_dir
+
+    if args.config:
+        cfg = load_config(args.config)
+        ds = dataset_config(cfg, args.dataset or cfg["default_dataset"])
+        feats = dict(ds.features)
+    else:
+        if args.dataset or args.image_set:
+            raise LsatError("--dataset and --image-set need --config")
+        if not (args.input and args.out):
+            raise LsatError("without --config, give --input FOLDER and --out FILE.h5")
+        stub = validate_config({"datasets": {"x": {"format": "vqa", "raw_dir": "."}}})
+        feats = dict(stub["datasets"]["x"]["features"])
+    for key in ("backend", "grid", "cell_pixels", "export_model", "preprocess", "batch_size"):
+        value = getattr(args, key)
+        if value is not None:
+            feats[key] = value
+    if args.config and not (args.input and args.out):
+        if not args.image_set:
+            raise LsatError(f"--config {args.config} needs --image-set (e.g. train2014, train)")
+        images = image_dir(ds.raw_dir, ds.format, args.image_set)  # also checks the name
+        if feats["backend"] in ("npy", "npz"):
+            if not feats.get("source_dir"):
+                raise LsatError(
+                    f"{args.config}: datasets.{ds.name}.features.source_dir must name the folder "
+                    f"holding one subfolder per image set for the {feats['backend']} backend"
+                )
+            images = Path(feats["source_dir"]) / args.image_set
+        feats["input"] = args.input or str(images)
+        feats["out"] = args.out or str(ds.paths.features(args.image_set))
+    else:
+        feats["input"], feats["out"] = args.input, args.out
+    return feats
+
+
+def make_backend(feats: dict[str, Any], device: str | None = None) -> Any:
+    """The backend object named by ``feats['backend']``."""
+    from lsat.features.backends import NpyBackend, NpzBackend, PixelsBackend
+
+    backend, grid = feats["backend"], int(feats["grid"])
+    if grid < 1:
+        raise LsatError(f"features.grid must be at least 1; got {grid}")
+    if backend == "pixels":
+        return PixelsBackend(grid, int(feats.get("cell_pixels") or 8))
+    if backend == "npy":
+        return NpyBackend(grid)
+    if backend == "npz":
+        return NpzBackend(grid)
+    if backend == "export":
+        if not feats.get("export_model"):
+            raise LsatError(
+                "the export backend needs features.export_model (or --export-model): "
+                "a .pt2 file written by torch.export.save"
+            )
+        from lsat.features.export import ExportBackend
+
+        return ExportBackend(feats["export_model"], feats["preprocess"], grid, device=device)
+    raise LsatError(f"unknown features backend {backend!r}: expected one of {BACKENDS}")
+
+
+def run_extract(args: argparse.Namespace) -> int:
+    from lsat.features.extract import extract, is_complete
+    from lsat.features.inputs import list_inputs
+
+    feats = resolve(args)
+    out = Path(feats["out"])
+    if not args.force and (count := is_complete(out)) is not None:
+        print(f"{out} is already complete ({count} images); nothing to do (--force redoes it)")
+        return 0
+    backend = make_backend(feats, device=args.device)
+    inputs = list_inputs(feats["input"], backend.suffixes, backend.what)
+    extract(
+        backend,
+        inputs,
+        feats["out"],
+        source=str(feats["input"]),
+        batch_size=int(feats["batch_size"]),
+        workers=args.workers,
+        force=args.force,
+    )
+    return 0

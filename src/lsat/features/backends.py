@@ -1,0 +1,177 @@
+"""Extraction backends: each turns a batch of input files into (B, N, C) float16 cells.
+
+A backend splits its work in two so the extraction loop can overlap them: ``read(path)``
+(thread-safe, per file: decode, resize, check) runs in a thread pool one batch ahead, and
+``compute(items, paths)`` turns a batch of read items into grid cells. ``probe(path)``
+returns the channel count C before the output file is created.
+
+- ``pixels``: the built-in, weight-free backbone for the demo world (raw RGB patches);
+- ``npy`` / ``npz``: import of officially released per-image grid features;
+- ``export``: any ``torch.export`` backbone (``.pt2``) + TRAR or CLEVR grid pre-processing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from lsat.errors import LsatError
+from lsat.features.inputs import IMAGE_SUFFIXES
+
+IMAGES_WHAT = "the .png/.jpg images of the image set, named COCO_<set>_<12 digits>, " + (
+    "CLEVR_<set>_<6 digits> or <image id>"
+)
+NPY_WHAT = (
+    "official per-image grid features, one float16 (S*S, C) .npy per image named "
+    "<image_id>.npy or COCO_<set>_<12-digit id>.jpg.npy"
+)
+NPZ_WHAT = (
+    "CLEVR grid features, one .npz per image (array 'x' of shape (C, S, S) or (S*S, C)) "
+    "named CLEVR_<set>_<6 digits>.npz or <image_index>.npz"
+)
+# Input size of the TRAR pre-processing (grid-feats-vqa test sizes): shorter side 600,
+# longer side at most 1000, aspect ratio kept.
+TRAR_MIN_SIZE = 600
+TRAR_MAX_SIZE = 1000
+
+
+class Backend(Protocol):
+    """What the extraction loop needs from a backend."""
+
+    grid: int
+    backbone: str
+    suffixes: tuple[str, ...]
+    what: str
+
+    def probe(self, path: Path) -> int: ...
+
+    def read(self, path: Path) -> Any: ...
+
+    def compute(self, items: list[Any], paths: Sequence[Path]) -> np.ndarray: ...
+
+
+def open_rgb(path: Path) -> Image.Image:
+    """Decode an image file as RGB; LsatError naming the file when it is not an image."""
+    try:
+        with Image.open(path) as img:
+            return img.convert("RGB")
+    except (UnidentifiedImageError, OSError) as err:
+        raise LsatError(f"cannot read image {path}: {err}") from None
+
+
+class PixelsBackend:
+    """Weight-free backbone: each grid cell is its p×p RGB patch, values in [0, 1].
+
+    The image is resized (Pillow bilinear, deterministic) to (S·p)×(S·p); cell (i, j) is
+    row-major cell i·S + j and its C = 3·p² channels are ordered (dy, dx, rgb): channel
+    (dy·p + dx)·3 + c holds colour c of the patch pixel at row dy, column dx. A pure black
+    cell is all zero and so reads as padding to the models: use a non-black background.
+    """
+
+    suffixes = IMAGE_SUFFIXES
+    what = IMAGES_WHAT
+
+    def __init__(self, grid: int, cell_pixels: int = 8):
+        self.grid, self.cell_pixels = int(grid), int(cell_pixels)
+        self.backbone = f"pixels(cell_pixels={self.cell_pixels})"
+
+    def probe(self, path: Path) -> int:
+        return 3 * self.cell_pixels**2
+
+    def read(self, path: Path) -> np.ndarray:
+        side = self.grid * self.cell_pixels
+        img = open_rgb(path).resize((side, side), Image.Resampling.BILINEAR)
+        return np.asarray(img, dtype=np.uint8)
+
+    def compute(self, items: list[np.ndarray], paths: Sequence[Path]) -> np.ndarray:
+        s, p = self.grid, self.cell_pixels
+        x = np.stack(items).reshape(len(items), s, p, s, p, 3).transpose(0, 1, 3, 2, 4, 5)
+        cells = x.reshape(len(items), s * s, 3 * p * p).astype(np.float32) / 255.0
+        return cells.astype(np.float16)
+
+
+class _ArrayImport:
+    """Shared checks of the npy/npz importers: every file (S², C) with one C for all."""
+
+    grid: int
+    channels: int | None = None
+
+    def _check(self, arr: np.ndarray, path: Path) -> np.ndarray:
+        n = self.grid * self.grid
+        c = arr.shape[-1] if arr.ndim == 2 else None
+        if arr.ndim != 2 or arr.shape[0] != n or (self.channels not in (None, c)):
+            want = f"({n}, {self.channels if self.channels is not None else 'C'})"
+            raise LsatError(
+                f"{path} has shape {tuple(arr.shape)}; expected {want} for a "
+                f"{self.grid}×{self.grid} grid (features.grid)"
+            )
+        if not np.all(np.isfinite(arr)):
+            raise LsatError(f"{path} contains NaN or infinite values")
+        return arr.astype(np.float16, copy=False)
+
+    def probe(self, path: Path) -> int:
+        arr = self.read(path)
+        self.channels = int(arr.shape[1])
+        return self.channels
+
+    def read(self, path: Path) -> np.ndarray:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def compute(self, items: list[np.ndarray], paths: Sequence[Path]) -> np.ndarray:
+        return np.stack(items)
+
+
+class NpyBackend(_ArrayImport):
+    """Official TRAR grid features: one (S², C) float16 ``.npy`` per image."""
+
+    suffixes = (".npy",)
+    what = NPY_WHAT
+    backbone = "imported-npy"
+
+    def __init__(self, grid: int):
+        self.grid = int(grid)
+
+    def read(self, path: Path) -> np.ndarray:
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise LsatError(f"cannot read {path} as a .npy array: {err}") from None
+        return self._check(np.asarray(arr), path)
+
+
+class NpzBackend(_ArrayImport):
+    """CLEVR grid features: ``.npz`` with array ``x`` (C, S, S) or (S², C).
+
+    openvqa's CLEVR releases store ``x``; a file holding a single array under another key
+    is accepted too. (C, S, S) is recognised by its two equal trailing sides S = grid.
+    """
+
+    suffixes = (".npz",)
+    what = NPZ_WHAT
+    backbone = "imported-npz"
+
+    def __init__(self, grid: int):
+        self.grid = int(grid)
+
+    def read(self, path: Path) -> np.ndarray:
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                keys = list(z.keys())
+                if "x" in keys:
+                    arr = z["x"]
+                elif len(keys) == 1:
+                    arr = z[keys[0]]
+                else:
+                    raise LsatError(
+                        f"{path} has arrays {keys}; expected the features under key 'x'"
+                    )
+        except (OSError, ValueError) as err:
+            raise LsatError(f"cannot read {path} as a .npz archive: {err}") from None
+        s = self.grid
+        if arr.ndim == 3 and arr.shape[1:] == (s, s):
+            arr = arr.reshape(arr.shape[0], s * s).T
+        return self._check(np.asarray(arr), path)

@@ -1,0 +1,125 @@
+"""The ``export`` backend: a user's ``torch.export`` backbone (``.pt2``) run over images.
+
+Why torch.export: it freezes any backbone (ResNeXt-152 conv5, ResNet-101 layer3, ...) into
+one self-contained file with its weights, so extraction needs neither the model's source
+code nor a model zoo. The program must map a (B, 3, H, W) ImageNet-normalised RGB batch to
+a (B, C, H', W') map (a tuple's first element is taken), and be exported in eval mode with
+dynamic batch (and, for ``trar``, dynamic height/width) — see docs/features.md.
+
+Pre-processing (``lsat.features.grid``):
+- ``trar``: image resized to shorter side 600 / longer at most 1000, map centre
+  zero-padded/cropped to 32×32, max-pooled to S×S; images of equal size run together;
+- ``clevr``: image resized to 224×224 (bicubic), the map must be S×S (14×14).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from lsat.errors import LsatError
+from lsat.features.backends import IMAGES_WHAT, TRAR_MAX_SIZE, TRAR_MIN_SIZE, open_rgb
+from lsat.features.grid import CLEVR_INPUT, clevr_grid, imagenet_normalize, trar_grid
+from lsat.features.inputs import IMAGE_SUFFIXES
+
+PREPROCESS = ("trar", "clevr")
+
+
+def trar_input_size(width: int, height: int) -> tuple[int, int]:
+    """(width, height) after the TRAR resize: shorter side 600, longer side ≤ 1000."""
+    scale = TRAR_MIN_SIZE / min(width, height)
+    if max(width, height) * scale > TRAR_MAX_SIZE:
+        scale = TRAR_MAX_SIZE / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def load_exported(path: str | Path, device: torch.device) -> torch.nn.Module:
+    """Load a ``.pt2`` program on ``device``; LsatError naming the file when it fails."""
+    p = Path(path)
+    if not p.is_file():
+        raise LsatError(
+            f"export model not found: {p} (features.export_model: a .pt2 file written by "
+            "torch.export.save, see docs/features.md)"
+        )
+    try:
+        program = torch.export.load(str(p))
+        if device.type != "cpu":
+            from torch.export.passes import move_to_device_pass
+
+            program = move_to_device_pass(program, device)
+        return program.module()
+    except Exception as err:  # torch raises many types for a bad archive
+        raise LsatError(f"cannot load {p} with torch.export.load: {err}") from None
+
+
+class ExportBackend:
+    """Run an exported backbone in batches (CUDA when available) + grid pre-processing."""
+
+    suffixes = IMAGE_SUFFIXES
+    what = IMAGES_WHAT
+
+    def __init__(
+        self, model_path: str | Path, preprocess: str, grid: int, device: str | None = None
+    ):
+        if preprocess not in PREPROCESS:
+            raise LsatError(
+                f"unknown preprocess {preprocess!r}: expected one of {', '.join(PREPROCESS)}"
+            )
+        self.model_path = Path(model_path)
+        self.preprocess, self.grid = preprocess, int(grid)
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model = load_exported(self.model_path, self.device)
+        self.backbone = f"export:{self.model_path.name}+{preprocess}"
+
+    def read(self, path: Path) -> torch.Tensor:
+        img = open_rgb(path)
+        if self.preprocess == "clevr":
+            img = img.resize((CLEVR_INPUT, CLEVR_INPUT), Image.Resampling.BICUBIC)
+        else:
+            img = img.resize(trar_input_size(*img.size), Image.Resampling.BILINEAR)
+        arr = np.asarray(img, dtype=np.uint8).transpose(2, 0, 1).copy()
+        return torch.from_numpy(arr)
+
+    def probe(self, path: Path) -> int:
+        return int(self.compute([self.read(path)], [path]).shape[2])
+
+    def compute(self, items: list[torch.Tensor], paths: Sequence[Path]) -> np.ndarray:
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for k, item in enumerate(items):
+            groups.setdefault(tuple(item.shape), []).append(k)
+        out: list[np.ndarray | None] = [None] * len(items)
+        for ks in groups.values():
+            cells = self._run(torch.stack([items[k] for k in ks]), [paths[k] for k in ks])
+            for k, c in zip(ks, cells, strict=True):
+                out[k] = c
+        return np.stack(out)  # type: ignore[arg-type]
+
+    def _run(self, batch: torch.Tensor, paths: Sequence[Path]) -> np.ndarray:
+        x = imagenet_normalize(batch.to(self.device, torch.float32) / 255.0)
+        try:
+            with torch.no_grad():
+                y = self.model(x)
+        except Exception as err:
+            raise LsatError(
+                f"{self.model_path} failed on input {tuple(x.shape)} (first image {paths[0]}): "
+                f"{err}. Export the backbone with a dynamic batch dimension"
+                + (" and dynamic height/width" if self.preprocess == "trar" else "")
+            ) from None
+        if isinstance(y, (tuple, list)):
+            y = y[0]
+        if not isinstance(y, torch.Tensor) or y.ndim != 4:
+            shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
+            raise LsatError(f"{self.model_path} must return a (B, C, H, W) map; got {shape}")
+        y = y.float()
+        cells = clevr_grid(y, self.grid) if self.preprocess == "clevr" else trar_grid(y, self.grid)
+        arr = cells.cpu().numpy()
+        if not np.all(np.isfinite(arr)) or np.abs(arr).max() > 65504:
+            raise LsatError(
+                f"{self.model_path} gave non-finite or float16-overflowing features "
+                f"for images starting at {paths[0]}"
+            )
+        return arr.astype(np.float16)

@@ -1,0 +1,100 @@
+"""The extraction loop shared by every backend: resumable, batched, with a progress bar.
+
+Files of the next batch are read (decoded, resized, checked) in a thread pool while the
+current batch is computed, and each finished batch is written to the ``.partial`` feature
+file before the next begins, so a killed run loses at most one batch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from lsat.data.features import FeatureStore, FeatureWriter, partial_path
+from lsat.errors import LsatError
+from lsat.features.backends import Backend
+
+
+def is_complete(out: Path) -> int | None:
+    """Number of images in ``out`` when it is a complete feature file, else None."""
+    if not out.is_file():
+        return None
+    try:
+        with FeatureStore(out) as store:
+            return len(store)
+    except LsatError:
+        return None
+
+
+def extract(
+    backend: Backend,
+    inputs: Sequence[tuple[int, Path]],
+    out: str | os.PathLike[str],
+    *,
+    source: str,
+    batch_size: int = 32,
+    workers: int = 2,
+    force: bool = False,
+    log: Callable[[str], Any] = print,
+) -> Path:
+    """Write the features of ``inputs`` (``(image_id, file)``, sorted by id) to ``out``.
+
+    A complete ``out`` is left alone unless ``force``; an unfinished ``out.partial`` made
+    with the same images and settings is resumed.
+    """
+    out = Path(out)
+    if batch_size < 1:
+        raise LsatError(f"batch size must be at least 1; got {batch_size}")
+    if not force:
+        done = is_complete(out)
+        if done is not None:
+            log(f"{out} is already complete ({done} images); nothing to do (--force redoes it)")
+            return out
+    elif partial_path(out).exists():
+        partial_path(out).unlink()
+    ids = [i for i, _ in inputs]
+    paths = [p for _, p in inputs]
+    channels = backend.probe(paths[0])
+    writer = FeatureWriter(
+        out, ids, grid=backend.grid, channels=channels, backbone=backend.backbone, source=source
+    )
+    if writer.note:
+        log(writer.note)
+    pending = writer.pending.tolist()
+    if len(pending) < len(ids):
+        log(f"resuming {writer.partial}: {len(ids) - len(pending)} of {len(ids)} images done")
+    batches = [pending[k : k + batch_size] for k in range(0, len(pending), batch_size)]
+    try:
+        with (
+            ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
+            tqdm(
+                total=len(ids),
+                initial=len(ids) - len(pending),
+                unit="img",
+                desc=f"extract {out.name}",
+                mininterval=1.0,
+            ) as bar,
+        ):
+
+            def submit(rows: list[int]) -> list[Future[Any]]:
+                return [pool.submit(backend.read, paths[r]) for r in rows]
+
+            ahead = submit(batches[0]) if batches else []
+            for k, rows in enumerate(batches):
+                items = [f.result() for f in ahead]
+                ahead = submit(batches[k + 1]) if k + 1 < len(batches) else []
+                writer.write(rows, backend.compute(items, [paths[r] for r in rows]))
+                bar.update(len(rows))
+    except BaseException:
+        writer.close()
+        raise
+    final = writer.finish()
+    log(
+        f"wrote {final}: {len(ids)} images, grid {backend.grid}×{backend.grid}, {channels} channels"
+    )
+    return final
