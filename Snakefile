@@ -1,0 +1,31 @@
+# LSAT-VQA pipeline: raw data → features → vocabulary → training → evaluation → result file.
+# Every rule calls one `lsat` command; dvc.yaml runs the same commands on the same paths.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+# The same schema the library validates against (workflow/schemas links to it).
+validate(config, schema="workflow/schemas/config.schema.yaml")
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/features.smk"
+include: "workflow/rules/vocab.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/predict.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        dataset_targets(DEFAULT_DATASET),

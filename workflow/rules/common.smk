@@ -1,0 +1,331 @@
+# Shared by every rule: the completed config, the path layout of lsat.paths, the config file
+# the `lsat` commands read, and the input functions. The library never imports Snakemake;
+# this file is the only bridge (it imports lsat, not the other way round).
+import copy
+import hashlib
+import os
+import re
+from pathlib import Path
+
+import yaml
+from snakemake.exceptions import WorkflowError
+
+from lsat import paths as lp
+from lsat.config import dataset_config, validate_config
+from lsat.errors import LsatError
+
+DEFAULT_CONFIG_FILE = "config/config.yaml"
+ENV = "../envs/lsat.yaml"
+
+try:
+    CFG = validate_config(copy.deepcopy(config), source="Snakemake config")
+    DATASETS = {name: dataset_config(CFG, name) for name in CFG["datasets"]}
+except LsatError as err:
+    raise WorkflowError(str(err)) from None
+
+DEFAULT_DATASET = CFG["default_dataset"]
+if DEFAULT_DATASET not in DATASETS:
+    raise WorkflowError(
+        f"default_dataset {DEFAULT_DATASET!r} is not one of the configured datasets: "
+        f"{', '.join(sorted(DATASETS))}"
+    )
+
+DEMO_DIR = Path(CFG["demo_world"]["out_dir"])
+DEMO_DATASETS = [name for name, ds in DATASETS.items() if ds.demo]
+for _name in DEMO_DATASETS:
+    _ds = DATASETS[_name]
+    if _ds.raw_dir != DEMO_DIR / _ds.format:
+        raise WorkflowError(
+            f"dataset {_name!r} has demo: true, so its raw_dir must be "
+            f"{DEMO_DIR / _ds.format} (demo_world.out_dir/{_ds.format}), not {_ds.raw_dir}"
+        )
+
+# Wildcard paths of every derived file, built by lsat.paths (the one layout).
+P = lp.ResultPaths(CFG["results_dir"], "{dataset}")
+
+
+def _effective_config_file():
+    """The config file the `lsat` commands read: the same settings Snakemake uses.
+
+    Without --configfile/--config that is config/config.yaml itself. Snakemake merges
+    command-line configs into it, so then the merged, validated config is written once
+    (content-addressed, identical on every re-parse, e.g. inside Slurm jobs) and used.
+    """
+    if not workflow.config_settings.overwrite_config:
+        return DEFAULT_CONFIG_FILE
+    text = yaml.safe_dump(CFG, sort_keys=True)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    path = Path(".snakemake") / "lsat" / f"config-{digest}.yaml"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    return str(path)
+
+
+CONFIG_FILE = _effective_config_file()
+
+
+def _alternatives(values):
+    return "|".join(re.escape(v) for v in sorted(set(values), key=len, reverse=True))
+
+
+wildcard_constraints:
+    dataset=_alternatives(DATASETS),
+    split=_alternatives(s for fmt in lp.FORMATS for s in lp.TRAINING_SPLITS[fmt]),
+    image_set=_alternatives(s for fmt in lp.FORMATS for s in lp.IMAGE_SETS[fmt]),
+
+
+def ds_of(wildcards):
+    return DATASETS[wildcards.dataset]
+
+
+def rpaths(wildcards):
+    return DATASETS[wildcards.dataset].paths
+
+
+def qsets_needed(ds):
+    """Question sets a dataset's full pipeline reads: train, val, test and VG when trained on."""
+    qsets = ["train", "val", "test"]
+    if any("vg" in lp.split_parts(ds.format, s) for s in ds.train["splits"]):
+        qsets.append("vg")
+    return qsets
+
+
+def raw_json(ds, qsets=None):
+    """Official question and annotation files of ``qsets`` (default: all that are needed)."""
+    files = []
+    for qset in qsets or qsets_needed(ds):
+        files.append(str(lp.question_file(ds.raw_dir, ds.format, qset)))
+        ann = lp.annotation_file(ds.raw_dir, ds.format, qset)
+        if ann is not None:
+            files.append(str(ann))
+    return files
+
+
+def feature_source(ds, image_set):
+    """What `lsat extract` reads for one image set: images, or the official feature files."""
+    backend = ds.features["backend"]
+    if backend in ("npy", "npz"):
+        return [str(Path(ds.features["source_dir"]) / image_set)]
+    sources = [str(lp.image_dir(ds.raw_dir, ds.format, image_set))]
+    if backend == "export":
+        sources.append(ds.features["export_model"])
+    return sources
+
+
+def _user_files(ds):
+    """(path, what it is) of every user-provided input of a non-demo dataset."""
+    label = {"vqa": "VQA-v2", "clevr": "CLEVR v1.0"}[ds.format]
+    items = []
+    for qset in qsets_needed(ds):
+        items.append(
+            (
+                str(lp.question_file(ds.raw_dir, ds.format, qset)),
+                f"{label} {qset} questions",
+            )
+        )
+        ann = lp.annotation_file(ds.raw_dir, ds.format, qset)
+        if ann is not None:
+            items.append((str(ann), f"{label} {qset} annotations"))
+    backend = ds.features["backend"]
+    if backend in ("npy", "npz") and not ds.features["source_dir"]:
+        raise WorkflowError(
+            f"dataset {ds.name!r}: features.backend {backend} needs features.source_dir"
+        )
+    if backend == "export" and not ds.features["export_model"]:
+        raise WorkflowError(
+            f"dataset {ds.name!r}: features.backend export needs features.export_model"
+        )
+    for image_set in lp.IMAGE_SETS[ds.format]:
+        for src in feature_source(ds, image_set):
+            if backend in ("npy", "npz"):
+                what = f"folder of official .{backend} features of {image_set} (features.source_dir)"
+            elif src.endswith(".pt2"):
+                what = "torch.export backbone (features.export_model)"
+            else:
+                what = f"folder of the {image_set} images (raw_dir/images/)"
+            items.append((src, what))
+    for key, what in (
+        (ds.vocab["glove"], "GloVe text file (vocab.glove)"),
+        (ds.vocab["answer_dict"], "official answer_dict.json (vocab.answer_dict)"),
+        (ds.model["checkpoint"], "checkpoint to start from (model.checkpoint)"),
+    ):
+        if key:
+            items.append((key, what))
+    return items
+
+
+_checked = set()
+
+
+def require_user_files(ds):
+    """Fail once, listing every missing user-provided file of a real dataset and where it goes.
+
+    Called from the input functions, so only datasets a requested target needs are checked,
+    and the user sees one message instead of Snakemake's MissingInputException per file.
+    """
+    if ds.demo or ds.name in _checked:
+        return
+    missing = [(f, what) for f, what in _user_files(ds) if not Path(f).exists()]
+    if missing:
+        width = max(len(f) for f, _ in missing)
+        lines = "\n".join(f"  {f:<{width}}  {what}" for f, what in missing)
+        raise WorkflowError(
+            f"dataset {ds.name!r} is missing {len(missing)} input file(s); place them as "
+            f"listed (or change datasets.{ds.name} in the config), see docs/workflow.md:\n{lines}"
+        )
+    _checked.add(ds.name)
+
+
+def checked(ds, files):
+    require_user_files(ds)
+    return files
+
+
+# ---- input functions, one per rule ------------------------------------------------------
+
+
+def extract_input(wildcards):
+    ds = ds_of(wildcards)
+    return checked(ds, feature_source(ds, wildcards.image_set))
+
+
+def vocab_input(wildcards):
+    ds = ds_of(wildcards)
+    return checked(ds, raw_json(ds))
+
+
+def _fit_image_sets(ds):
+    """Image sets training reads: train and val (val is trained on or validated against)."""
+    return lp.IMAGE_SETS[ds.format][:2]
+
+
+def train_input(wildcards):
+    ds = ds_of(wildcards)
+    rp = ds.paths
+    qsets = sorted(set(lp.split_parts(ds.format, wildcards.split)) | {"val"})
+    files = {
+        "features": [str(rp.features(s)) for s in _fit_image_sets(ds)],
+        "vocab": str(rp.vocab),
+        "answers": str(rp.answers),
+        "raw": raw_json(ds, qsets),
+    }
+    if ds.model["checkpoint"]:
+        files["checkpoint"] = ds.model["checkpoint"]
+    return checked(ds, files)
+
+
+def predict_val_input(wildcards):
+    ds = ds_of(wildcards)
+    rp = ds.paths
+    return checked(
+        ds,
+        {
+            "model": str(rp.final_model(wildcards.split)),
+            "features": str(rp.features(lp.IMAGE_SETS[ds.format][1])),
+            "vocab": str(rp.vocab),
+            "answers": str(rp.answers),
+            "raw": raw_json(ds, ["val"]),
+        },
+    )
+
+
+def evaluate_input(wildcards):
+    ds = ds_of(wildcards)
+    files = {
+        "predictions": str(ds.paths.val_predictions(wildcards.split)),
+        "questions": str(lp.question_file(ds.raw_dir, ds.format, "val")),
+    }
+    ann = lp.annotation_file(ds.raw_dir, ds.format, "val")
+    if ann is not None:
+        files["annotations"] = str(ann)
+    return checked(ds, files)
+
+
+def evaluate_args(wildcards, input):
+    if ds_of(wildcards).format == "clevr":
+        return "--format clevr"
+    return f"--annotations {input.annotations}"
+
+
+def predict_test_input(wildcards):
+    ds = ds_of(wildcards)
+    rp = ds.paths
+    return checked(
+        ds,
+        {
+            "model": str(rp.final_model(ds.result_split)),
+            "features": str(rp.features(lp.IMAGE_SETS[ds.format][2])),
+            "vocab": str(rp.vocab),
+            "answers": str(rp.answers),
+            "raw": raw_json(ds, ["test"]),
+        },
+    )
+
+
+def result_split_of(wildcards):
+    return ds_of(wildcards).result_split
+
+
+# ---- resources ---------------------------------------------------------------------------
+
+
+def gpus(wildcards, cap=None):
+    n = ds_of(wildcards).resources["gpu"]
+    return n if cap is None else min(n, cap)
+
+
+def nproc_flag(wildcards):
+    """Several GPUs per training job means DDP: one process per GPU."""
+    n = gpus(wildcards)
+    return f" --nproc {n}" if n > 1 else ""
+
+
+def res(key):
+    return lambda wildcards: ds_of(wildcards).resources[key]
+
+
+# ---- demo world ---------------------------------------------------------------------------
+
+
+def demo_outputs():
+    files = []
+    for fmt in lp.FORMATS:
+        raw = DEMO_DIR / fmt
+        files += [str(f) for f in lp.raw_files(raw, fmt)]
+        files += [directory(str(lp.image_dir(raw, fmt, s))) for s in lp.IMAGE_SETS[fmt]]
+    return files
+
+
+# ---- targets -----------------------------------------------------------------------------
+
+
+def result_files(name):
+    ds = DATASETS[name]
+    files = [str(ds.paths.result_test)]
+    if ds.format == "clevr":
+        files.append(str(ds.paths.result_test_clevr_txt))
+    return files
+
+
+def dataset_targets(name):
+    """What `snakemake` builds for a dataset: test result file(s), per-split model, val
+    metrics, curves and the summary table."""
+    ds = DATASETS[name]
+    files = result_files(name)
+    for split in ds.train["splits"]:
+        files += [str(ds.paths.final_model(split)), str(ds.paths.val_metrics(split))]
+    files.append(summary_path(name))
+    return files
+
+
+def summary_path(name):
+    return str(DATASETS[name].paths.root / "val_summary.html")
+
+
+def datasets_of_format(fmt):
+    """Wildcard pattern matching the datasets of one format (never matches when none)."""
+    names = [name for name, ds in DATASETS.items() if ds.format == fmt]
+    return _alternatives(names) if names else "(?!)"

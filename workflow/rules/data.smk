@@ -1,0 +1,16 @@
+# The embedded demo world: both layouts (VQA-v2 names and CLEVR v1.0) from one seed.
+# Real datasets have no rule here: their raw files are inputs the user places.
+
+
+rule demo_data:
+    output:
+        demo_outputs(),
+    log:
+        "logs/demo_data.log",
+    conda:
+        ENV
+    params:
+        config=CONFIG_FILE,
+        world=CFG["demo_world"],
+    shell:
+        "lsat demo-data --config {params.config} > {log} 2>&1"

@@ -1,0 +1,40 @@
+# One training run per configured split. Checkpoints are not declared outputs, so a failed
+# or killed job keeps them and the retry resumes from checkpoints/last.pt.
+
+
+rule train:
+    input:
+        unpack(train_input),
+    output:
+        model=P.final_model("{split}"),
+        metrics=P.train_metrics("{split}"),
+        log=P.train_log("{split}"),
+        curves=report(
+            P.curves("{split}"),
+            caption="../report/curves.rst",
+            category="Training curves",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "split": "{split}"},
+        ),
+    log:
+        "logs/{dataset}/train_{split}.log",
+    retries: 2
+    conda:
+        ENV
+    threads: res("cpus")
+    resources:
+        gpu=gpus,
+        mem_mb=res("mem_mb"),
+        runtime=res("runtime"),
+    params:
+        config=CONFIG_FILE,
+        model=lambda wildcards: ds_of(wildcards).model,
+        train=lambda wildcards: {
+            k: v
+            for k, v in ds_of(wildcards).train.items()
+            if k not in ("splits", "result_split")
+        },
+        nproc=nproc_flag,
+    shell:
+        "lsat train --config {params.config} --dataset {wildcards.dataset}"
+        " --split {wildcards.split}{params.nproc} > {log} 2>&1"
