@@ -1,1 +1,63 @@
-"""TRAR, MCAN-small and LSAT networks and build_model."""
+"""TRAR, MCAN-small and LSAT networks and :func:`build_model`.
+
+Models know nothing of files: the engine builds one with the vocabulary and answer sizes
+and feeds it tensors. ``lsat.models.official`` loads the official TRAR checkpoints.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from lsat.errors import LsatError
+from lsat.models.config import FAMILIES, OPTION_KEYS, ModelConfig, make_config
+from lsat.models.layers import set_attention_backend
+from lsat.models.net import Net
+
+__all__ = [
+    "FAMILIES",
+    "OPTION_KEYS",
+    "ModelConfig",
+    "Net",
+    "build_model",
+    "make_config",
+    "set_attention_backend",
+]
+
+
+def build_model(
+    name: str,
+    *,
+    dataset: str,
+    token_size: int,
+    answer_size: int,
+    pretrained_emb: np.ndarray | torch.Tensor | None = None,
+    **overrides: Any,
+) -> Net:
+    """Build ``name`` (trar, mcan, lsat) with the paper defaults of ``dataset`` (vqa, clevr).
+
+    ``overrides`` are the lower-case keys of the config's ``model.options``. A
+    ``pretrained_emb`` (token_size, word_embed_size) initialises the (trainable) embedding.
+    """
+    cfg = make_config(name, dataset, **overrides)
+    if token_size < 1 or answer_size < 1:
+        raise LsatError(
+            f"build_model({name!r}): token_size={token_size} and answer_size={answer_size} "
+            "must be positive (empty vocabulary or answer list?)"
+        )
+    model = Net(cfg, token_size, answer_size)
+    if pretrained_emb is not None:
+        emb = torch.as_tensor(
+            np.asarray(pretrained_emb) if not torch.is_tensor(pretrained_emb) else pretrained_emb
+        )
+        expected = tuple(model.embedding.weight.shape)
+        if tuple(emb.shape) != expected:
+            raise LsatError(
+                f"pretrained embedding has shape {tuple(emb.shape)}, expected {expected} "
+                "(token_size × word_embed_size): was it built from this vocabulary?"
+            )
+        with torch.no_grad():
+            model.embedding.weight.copy_(emb)
+    return model

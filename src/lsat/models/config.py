@@ -1,0 +1,134 @@
+"""Model configuration: one frozen dataclass, paper defaults per family and dataset format.
+
+The field names are the lower-case keys of ``model.options`` in the config schema, so a
+config override maps onto a field one to one. Defaults are MODEL.md §4 (TRAR's official
+``configs/{vqa,clevr}/trar.yml``); a key of another family (``window_size`` for TRAR, say)
+is accepted so one config can switch ``model.name`` without editing its options, and simply
+has no effect.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from lsat.errors import LsatError
+
+FAMILIES = ("trar", "mcan", "lsat")
+DATASETS = ("vqa", "clevr")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Every hyper-parameter of the MCAN-small family (upper-case names in the official code)."""
+
+    name: str = "trar"
+    dataset: str = "vqa"
+    layer: int = 6
+    hidden_size: int = 512
+    ff_size: int = 2048
+    multi_head: int = 8
+    dropout_r: float = 0.1
+    word_embed_size: int = 300
+    flat_mlp_size: int = 512
+    flat_glimpses: int = 1
+    flat_out_size: int = 1024
+    img_feat_size: int = 2048
+    # TRAR routing (MODEL.md §2).
+    orders: tuple[int, ...] = field(default=(0, 1, 2, 3))
+    img_scale: int = 8
+    routing: str = "soft"
+    pooling: str = "avg"
+    binarize: bool = False
+    tau_policy: int = 1
+    tau_max: float = 10.0
+    tau_min: float = 0.1
+    # LSAT windows (MODEL.md §3; our choice of default: 4×4 windows on 8×8 grids).
+    window_size: int = 4
+
+    @property
+    def head_size(self) -> int:
+        return self.hidden_size // self.multi_head
+
+    @property
+    def uses_grid(self) -> bool:
+        """TRAR and LSAT need the cells on an S×S grid (N = S²); MCAN does not."""
+        return self.name in ("trar", "lsat")
+
+
+OPTION_KEYS = tuple(
+    f.name for f in dataclasses.fields(ModelConfig) if f.name not in ("name", "dataset")
+)
+
+# MODEL.md §4: what differs from the dataclass defaults (which are VQA-v2 TRAR).
+_DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
+    "vqa": {},
+    "clevr": {
+        "img_feat_size": 1024,
+        "orders": (0, 1, 3),
+        "img_scale": 14,
+        "routing": "hard",
+        "pooling": "fc",
+        "tau_policy": 0,
+        "binarize": True,
+        "window_size": 7,
+    },
+}
+
+_CHOICES: dict[str, tuple[Any, ...]] = {
+    "routing": ("soft", "hard"),
+    "pooling": ("avg", "fc", "attention"),
+    "tau_policy": (0, 1, 2),
+}
+
+
+def make_config(name: str, dataset: str, **overrides: Any) -> ModelConfig:
+    """Paper configuration of ``name`` on ``dataset`` with lower-case ``overrides`` applied."""
+    if name not in FAMILIES:
+        raise LsatError(f"unknown model {name!r}: expected one of {', '.join(FAMILIES)}")
+    if dataset not in DATASETS:
+        raise LsatError(
+            f"unknown dataset format {dataset!r}: expected one of {', '.join(DATASETS)}"
+        )
+    unknown = sorted(set(overrides) - set(OPTION_KEYS))
+    if unknown:
+        raise LsatError(
+            f"unknown model option(s) {', '.join(unknown)}: valid keys are {', '.join(OPTION_KEYS)}"
+        )
+    values: dict[str, Any] = dict(_DATASET_DEFAULTS[dataset])
+    values.update(overrides)
+    if "orders" in values:
+        values["orders"] = tuple(int(o) for o in values["orders"])
+    cfg = ModelConfig(name=name, dataset=dataset, **values)
+    _check(cfg)
+    return cfg
+
+
+def _check(cfg: ModelConfig) -> None:
+    """Refuse combinations that would fail deep inside a forward pass."""
+    for key, choices in _CHOICES.items():
+        if getattr(cfg, key) not in choices:
+            raise LsatError(
+                f"model option {key}={getattr(cfg, key)!r}: expected one of "
+                f"{', '.join(map(str, choices))}"
+            )
+    if cfg.hidden_size % cfg.multi_head:
+        raise LsatError(
+            f"model option hidden_size={cfg.hidden_size} must be divisible by "
+            f"multi_head={cfg.multi_head}"
+        )
+    if cfg.hidden_size % 2 and cfg.name == "trar":
+        raise LsatError(f"model option hidden_size={cfg.hidden_size} must be even for TRAR")
+    if not cfg.orders:
+        raise LsatError("model option orders must list at least one order")
+    if cfg.name == "trar" and max(cfg.orders) >= cfg.img_scale:
+        raise LsatError(
+            f"model option orders={list(cfg.orders)}: every order must be smaller than "
+            f"img_scale={cfg.img_scale}"
+        )
+    if cfg.name == "lsat" and not 1 <= cfg.window_size <= cfg.img_scale:
+        raise LsatError(
+            f"model option window_size={cfg.window_size} must be between 1 and "
+            f"img_scale={cfg.img_scale}"
+        )

@@ -1,0 +1,178 @@
+"""Building blocks shared by TRAR, MCAN and LSAT, named as in the official code.
+
+Module and parameter names (``mlp.fc.linear``, ``a_2``/``b_2``, ``linear_{v,k,q,merge}``)
+follow openvqa/TRAR so an official ``state_dict`` loads with ``strict=True``.
+
+Masks everywhere are boolean with **True = hidden** (padding or outside a window), the
+official convention. :func:`masked_attention` is the one attention kernel: the fast path
+calls ``scaled_dot_product_attention`` with an additive mask; the explicit path fills
+masked scores with −1e9 exactly as the official code does. Both give a *uniform* row when
+every key of a query is hidden (the −1e9 semantics), never NaN.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+MASK_VALUE = -1e9
+
+
+def mask_value(dtype: torch.dtype) -> float:
+    """−1e9 where the dtype holds it (fp32, bf16), else half the most negative finite value."""
+    return max(MASK_VALUE, torch.finfo(dtype).min / 2)
+
+
+class LayerNorm(nn.Module):
+    """The official LayerNorm: unbiased std, eps added to the std (not inside a sqrt)."""
+
+    def __init__(self, size: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.eps = eps
+        self.a_2 = nn.Parameter(torch.ones(size))
+        self.b_2 = nn.Parameter(torch.zeros(size))
+
+    def forward(self, x: Tensor) -> Tensor:
+        # Computed in fp32 under autocast: the statistics of 512 bf16 values are too coarse.
+        xf = x.float()
+        mean = xf.mean(-1, keepdim=True)
+        std = xf.std(-1, keepdim=True)
+        out = self.a_2 * (xf - mean) / (std + self.eps) + self.b_2
+        return out.to(x.dtype) if x.dtype in (torch.float16, torch.bfloat16) else out
+
+
+class FC(nn.Module):
+    """Linear, ReLU, dropout (``fc.linear`` in the official names)."""
+
+    def __init__(self, in_size: int, out_size: int, dropout_r: float = 0.0) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_size, out_size)
+        self.dropout = nn.Dropout(dropout_r)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.dropout(F.relu(self.linear(x)))
+
+
+class MLP(nn.Module):
+    """FC then Linear (``mlp.fc.linear``, ``mlp.linear``)."""
+
+    def __init__(self, in_size: int, mid_size: int, out_size: int, dropout_r: float = 0.0):
+        super().__init__()
+        self.fc = FC(in_size, mid_size, dropout_r)
+        self.linear = nn.Linear(mid_size, out_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.linear(self.fc(x))
+
+
+class FFN(nn.Module):
+    """Position-wise feed-forward block, hidden → ff → hidden."""
+
+    def __init__(self, hidden: int, ff: int, dropout_r: float) -> None:
+        super().__init__()
+        self.mlp = MLP(hidden, ff, hidden, dropout_r)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.mlp(x)
+
+
+def attend_pool(scores: Tensor, x: Tensor, mask: Tensor | None) -> Tensor:
+    """Softmax ``scores`` (B, N, G) over positions (masked to −1e9) and pool ``x`` (B, N, D).
+
+    Returns (B, G·D), glimpse-major like the official ``torch.cat`` of glimpses.
+    """
+    if mask is not None:
+        scores = scores.masked_fill(mask, mask_value(scores.dtype))
+    att = torch.softmax(scores, dim=1)
+    pooled = torch.einsum("bng,bnd->bgd", att, x.to(att.dtype))
+    return pooled.reshape(x.shape[0], -1)
+
+
+class AttFlat(nn.Module):
+    """Attention flattening head: a sequence (B, N, D) to one vector (B, out)."""
+
+    def __init__(self, hidden: int, mlp_size: int, glimpses: int, out_size: int, dropout_r: float):
+        super().__init__()
+        self.mlp = MLP(hidden, mlp_size, glimpses, dropout_r)
+        self.linear_merge = nn.Linear(hidden * glimpses, out_size)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        """``mask`` (B, 1, 1, N), True on padding."""
+        pooled = attend_pool(self.mlp(x), x, mask.squeeze(1).squeeze(1).unsqueeze(2))
+        return self.linear_merge(pooled)
+
+
+def masked_attention(
+    q: Tensor, k: Tensor, v: Tensor, mask: Tensor, dropout_p: float, use_sdpa: bool = True
+) -> Tensor:
+    """softmax(QKᵀ/√d, masked) · V for q (..., N, d), k/v (..., M, d), mask (..., N|1, M).
+
+    ``dropout_p`` drops attention-map entries (training only; the caller passes 0 in eval).
+    A query whose keys are all hidden gets the uniform map (mean of V), like −1e9 filling.
+    """
+    if not use_sdpa:
+        scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+        scores = scores.masked_fill(mask, mask_value(scores.dtype))
+        att = F.dropout(torch.softmax(scores, dim=-1), dropout_p, training=dropout_p > 0)
+        return att @ v
+    bias = torch.zeros(mask.shape, dtype=q.dtype, device=q.device)
+    bias = bias.masked_fill(mask, mask_value(q.dtype))
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p)
+    # An additive −1e9 cannot reproduce the uniform row of a fully hidden query (large
+    # scores survive the rounding of −1e9 + s), so those rows are set explicitly.
+    full = mask.all(dim=-1, keepdim=True)
+    return torch.where(full, v.mean(dim=-2, keepdim=True), out)
+
+
+class MHAtt(nn.Module):
+    """Multi-head attention with the official layer names (``linear_{v,k,q,merge}``)."""
+
+    def __init__(self, hidden: int, heads: int, dropout_r: float) -> None:
+        super().__init__()
+        self.heads = heads
+        self.dropout_r = dropout_r
+        self.use_sdpa = True
+        self.linear_v = nn.Linear(hidden, hidden)
+        self.linear_k = nn.Linear(hidden, hidden)
+        self.linear_q = nn.Linear(hidden, hidden)
+        self.linear_merge = nn.Linear(hidden, hidden)
+
+    def split(self, x: Tensor) -> Tensor:
+        """(B, N, D) → (B, heads, N, D / heads)."""
+        b, n, d = x.shape
+        return x.view(b, n, self.heads, d // self.heads).transpose(1, 2)
+
+    def merge(self, x: Tensor) -> Tensor:
+        """(B, heads, N, d) → linear_merge of (B, N, heads·d)."""
+        b, h, n, d = x.shape
+        return self.linear_merge(x.transpose(1, 2).reshape(b, n, h * d))
+
+    @property
+    def att_dropout(self) -> float:
+        return self.dropout_r if self.training else 0.0
+
+    def forward(self, v: Tensor, k: Tensor, q: Tensor, mask: Tensor) -> Tensor:
+        qh, kh, vh = (
+            self.split(self.linear_q(q)),
+            self.split(self.linear_k(k)),
+            self.split(self.linear_v(v)),
+        )
+        return self.merge(masked_attention(qh, kh, vh, mask, self.att_dropout, self.use_sdpa))
+
+
+class SelfAtt(MHAtt):
+    """Plain image self-attention (MCAN-small), with the decoder's self-attention signature."""
+
+    def forward(self, x: Tensor, masks: Tensor, tau: Tensor | None = None) -> Tensor:  # type: ignore[override]
+        return super().forward(x, x, x, masks)
+
+
+def set_attention_backend(model: nn.Module, use_sdpa: bool) -> nn.Module:
+    """Switch every attention module of ``model`` between SDPA and the explicit maps."""
+    for module in model.modules():
+        if hasattr(module, "use_sdpa"):
+            module.use_sdpa = use_sdpa
+    return model

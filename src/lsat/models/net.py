@@ -1,0 +1,160 @@
+"""The MCAN-small encoder–decoder network shared by TRAR, MCAN and LSAT (MODEL.md §1).
+
+Only the decoder's image self-attention (``dec_list.{i}.mhatt1``) differs between the
+families: plain :class:`~lsat.models.layers.SelfAtt` (MCAN), TRAR's
+:class:`~lsat.models.trar.SARoutingBlock`, or LSAT's
+:class:`~lsat.models.windows.WindowAttention`. The spatial masks each needs are built once
+per forward by a parameter-free module (``backbone.img_masks``) and shared by all layers.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from lsat.errors import LsatError
+from lsat.models.config import ModelConfig
+from lsat.models.layers import FFN, AttFlat, LayerNorm, MHAtt, SelfAtt
+from lsat.models.masks import OrderMasks, WindowLayout
+from lsat.models.trar import SARoutingBlock, tau_schedule
+from lsat.models.windows import WindowAttention
+
+
+class Encoder(nn.Module):
+    """Question self-attention layer (post-norm)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        h, p = cfg.hidden_size, cfg.dropout_r
+        self.mhatt = MHAtt(h, cfg.multi_head, p)
+        self.ffn = FFN(h, cfg.ff_size, p)
+        self.dropout1, self.norm1 = nn.Dropout(p), LayerNorm(h)
+        self.dropout2, self.norm2 = nn.Dropout(p), LayerNorm(h)
+
+    def forward(self, y: Tensor, y_mask: Tensor) -> Tensor:
+        y = self.norm1(y + self.dropout1(self.mhatt(y, y, y, y_mask)))
+        return self.norm2(y + self.dropout2(self.ffn(y)))
+
+
+def image_self_attention(cfg: ModelConfig) -> nn.Module:
+    h, heads, p = cfg.hidden_size, cfg.multi_head, cfg.dropout_r
+    if cfg.name == "trar":
+        return SARoutingBlock(h, heads, p, len(cfg.orders), cfg.pooling, cfg.routing, cfg.binarize)
+    if cfg.name == "lsat":
+        return WindowAttention(h, heads, p)
+    return SelfAtt(h, heads, p)
+
+
+class Decoder(nn.Module):
+    """Image layer: self-attention (family-specific), guided attention to words, FFN."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        h, p = cfg.hidden_size, cfg.dropout_r
+        self.mhatt1 = image_self_attention(cfg)
+        self.mhatt2 = MHAtt(h, cfg.multi_head, p)
+        self.ffn = FFN(h, cfg.ff_size, p)
+        self.dropout1, self.norm1 = nn.Dropout(p), LayerNorm(h)
+        self.dropout2, self.norm2 = nn.Dropout(p), LayerNorm(h)
+        self.dropout3, self.norm3 = nn.Dropout(p), LayerNorm(h)
+
+    def forward(self, x: Tensor, y: Tensor, x_masks, y_mask: Tensor, tau: Tensor) -> Tensor:  # type: ignore[no-untyped-def]
+        x = self.norm1(x + self.dropout1(self.mhatt1(x, x_masks, tau)))
+        x = self.norm2(x + self.dropout2(self.mhatt2(y, y, x, y_mask)))
+        return self.norm3(x + self.dropout3(self.ffn(x)))
+
+
+class Backbone(nn.Module):
+    """All encoder layers on the words first, then every decoder layer on the image."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.enc_list = nn.ModuleList(Encoder(cfg) for _ in range(cfg.layer))
+        self.dec_list = nn.ModuleList(Decoder(cfg) for _ in range(cfg.layer))
+        if cfg.name == "trar":
+            self.img_masks: nn.Module | None = OrderMasks(cfg.img_scale, cfg.orders)
+        elif cfg.name == "lsat":
+            self.img_masks = WindowLayout(cfg.img_scale, cfg.window_size)
+        else:
+            self.img_masks = None
+        # τ is a buffer, not a float attribute: changing it never recompiles a compiled model.
+        self.register_buffer("tau", torch.tensor(float(cfg.tau_max)), persistent=False)
+
+    def forward(
+        self, y: Tensor, x: Tensor, y_mask: Tensor, x_mask: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        x_masks = self.img_masks(x_mask) if self.img_masks is not None else x_mask
+        for enc in self.enc_list:
+            y = enc(y, y_mask)
+        for dec in self.dec_list:
+            x = dec(x, y, x_masks, y_mask, self.tau)
+        return y, x
+
+
+class Adapter(nn.Module):
+    """Grid features C → hidden (``frcn_linear`` for VQA, ``grid_linear`` for CLEVR)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.attr = "frcn_linear" if cfg.dataset == "vqa" else "grid_linear"
+        self.add_module(self.attr, nn.Linear(cfg.img_feat_size, cfg.hidden_size))
+
+    def forward(self, feat: Tensor) -> Tensor:
+        return getattr(self, self.attr)(feat)
+
+
+class Net(nn.Module):
+    """Question + grid features → answer logits (TRAR ``Net`` with official names)."""
+
+    def __init__(self, cfg: ModelConfig, token_size: int, answer_size: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.embedding = nn.Embedding(token_size, cfg.word_embed_size)
+        self.lstm = nn.LSTM(cfg.word_embed_size, cfg.hidden_size, num_layers=1, batch_first=True)
+        self.adapter = Adapter(cfg)
+        self.backbone = Backbone(cfg)
+        h, p = cfg.hidden_size, cfg.dropout_r
+        self.attflat_img = AttFlat(h, cfg.flat_mlp_size, cfg.flat_glimpses, cfg.flat_out_size, p)
+        self.attflat_lang = AttFlat(h, cfg.flat_mlp_size, cfg.flat_glimpses, cfg.flat_out_size, p)
+        self.proj_norm = LayerNorm(cfg.flat_out_size)
+        self.proj = nn.Linear(cfg.flat_out_size, answer_size)
+
+    def forward(self, img_feat: Tensor, ques_ix: Tensor) -> Tensor:
+        """``img_feat`` (B, N, C) float, ``ques_ix`` (B, T) long (0 = PAD) → (B, A) logits."""
+        self._check_shapes(img_feat, ques_ix)
+        lang_mask = (ques_ix == 0)[:, None, None, :]
+        img_mask = (img_feat.abs().sum(-1) == 0)[:, None, None, :]
+        lang, _ = self.lstm(self.embedding(ques_ix))
+        img = self.adapter(img_feat)
+        lang, img = self.backbone(lang, img, lang_mask, img_mask)
+        fused = self.attflat_lang(lang, lang_mask) + self.attflat_img(img, img_mask)
+        return self.proj(self.proj_norm(fused))
+
+    def _check_shapes(self, img_feat: Tensor, ques_ix: Tensor) -> None:
+        cfg = self.cfg
+        if img_feat.dim() != 3 or img_feat.shape[-1] != cfg.img_feat_size:
+            raise LsatError(
+                f"{cfg.name}: image features must be (batch, cells, {cfg.img_feat_size}), "
+                f"got {tuple(img_feat.shape)} (set model option img_feat_size to the channels)"
+            )
+        if cfg.uses_grid and img_feat.shape[1] != cfg.img_scale**2:
+            raise LsatError(
+                f"{cfg.name}: {img_feat.shape[1]} image cells but img_scale={cfg.img_scale} "
+                f"needs {cfg.img_scale**2} (an S×S grid); set model option img_scale"
+            )
+        if ques_ix.dim() != 2 or ques_ix.shape[0] != img_feat.shape[0]:
+            raise LsatError(
+                f"{cfg.name}: questions must be (batch, tokens) with the images' batch "
+                f"{img_feat.shape[0]}, got {tuple(ques_ix.shape)}"
+            )
+
+    def update_tau(self, epoch: int, max_epoch: int, warmup_epochs: int) -> float | None:
+        """Set the Gumbel temperature for 0-based ``epoch``; None unless hard routing."""
+        cfg = self.cfg
+        if cfg.name != "trar" or cfg.routing != "hard":
+            return None
+        tau = tau_schedule(
+            cfg.tau_policy, epoch, max_epoch, warmup_epochs, cfg.tau_max, cfg.tau_min
+        )
+        self.backbone.tau.fill_(tau)
+        return tau

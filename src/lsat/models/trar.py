@@ -1,0 +1,151 @@
+"""TRAR's routing self-attention (MODEL.md §2), faithful to rentainhe/TRAR-VQA.
+
+One score matrix QKᵀ/√d is masked once per order (attention spans of growing radius), each
+masked copy is soft-maxed (with dropout) into a map, and a router mixes the L maps with
+per-example weights α (B, L). Because ``Σ_l α_l · map_l · V = Σ_l α_l · (map_l · V)``, the
+fast path runs one batched ``scaled_dot_product_attention`` over an extra order dimension
+and mixes the *outputs*; the explicit path (``use_sdpa = False``) builds the maps like the
+official code. In training SDPA drops map entries inside the kernel, which is the same
+dropout in distribution.
+
+Evaluation differs from the official code on purpose: the official test adds Gumbel noise
+with τ = 10 (τ is not saved in checkpoints), so its accuracy is random. Ours is
+deterministic: one-hot(argmax logits) when BINARIZE, else softmax(logits), no noise.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lsat.models.layers import (
+    MLP,
+    LayerNorm,
+    MHAtt,
+    attend_pool,
+    mask_value,
+    masked_attention,
+)
+
+
+def content_mask(x: Tensor) -> Tensor:
+    """(B, N, 1) True where a row of ``x`` is all zeros: the official router's own mask.
+
+    The official router masks hidden states, not input features, so in practice nothing is
+    masked (a projected cell is never exactly zero); we keep that behaviour.
+    """
+    return (x.abs().sum(-1) == 0).unsqueeze(2)
+
+
+class RouterAttPool(nn.Module):
+    """The router's attention pooling ('attention'): AttFlat with a 512→512 merge and a norm."""
+
+    def __init__(self, hidden: int, dropout_r: float = 0.1) -> None:
+        super().__init__()
+        self.mlp = MLP(hidden, hidden, 1, dropout_r)
+        self.linear_merge = nn.Linear(hidden, hidden)
+        self.norm = LayerNorm(hidden)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.norm(self.linear_merge(attend_pool(self.mlp(x), x, content_mask(x))))
+
+
+class RoutingBlock(nn.Module):
+    """Predicts α (B, L) from the decoder input x (B, N, D): pool, MLP D → D/2 → L."""
+
+    def __init__(self, hidden: int, num_orders: int, pooling: str, routing: str, binarize: bool):
+        super().__init__()
+        self.pooling = pooling
+        self.routing = routing
+        self.binarize = binarize
+        if pooling == "attention":
+            self.pool: nn.Module | None = RouterAttPool(hidden)
+        elif pooling == "fc":
+            self.pool = nn.Linear(hidden, 1)
+        else:
+            self.pool = None
+        self.mlp = nn.Sequential(
+            nn.Linear(hidden, hidden // 2, bias=False),
+            nn.ReLU(),
+            nn.Linear(hidden // 2, num_orders),
+        )
+
+    def pooled(self, x: Tensor) -> Tensor:
+        if self.pooling == "avg":
+            return x.mean(dim=1)  # every position, padding included (official)
+        if self.pooling == "fc":
+            assert self.pool is not None
+            return attend_pool(self.pool(x), x, content_mask(x))
+        assert self.pool is not None
+        return self.pool(x)
+
+    def forward(self, x: Tensor, tau: Tensor) -> Tensor:
+        logits = self.mlp(self.pooled(x)).float()
+        if not self.training:
+            if self.binarize:
+                return F.one_hot(logits.argmax(-1), logits.shape[-1]).to(logits.dtype)
+            return torch.softmax(logits, dim=-1)
+        if self.routing == "soft":
+            return torch.softmax(logits, dim=-1)
+        # Relaxed Gumbel-softmax (not straight-through), as in the official HardRoutingBlock.
+        gumbel = -torch.empty_like(logits).exponential_().log()
+        return torch.softmax((logits.log_softmax(-1) + gumbel) / tau, dim=-1)
+
+
+class SARoutingBlock(MHAtt):
+    """The decoder's image self-attention in TRAR (``mhatt1`` with a ``routing_block``)."""
+
+    def __init__(
+        self,
+        hidden: int,
+        heads: int,
+        dropout_r: float,
+        num_orders: int,
+        pooling: str,
+        routing: str,
+        binarize: bool,
+    ) -> None:
+        super().__init__(hidden, heads, dropout_r)
+        self.routing_block = RoutingBlock(hidden, num_orders, pooling, routing, binarize)
+
+    def forward(self, x: Tensor, masks: Tensor, tau: Tensor) -> Tensor:  # type: ignore[override]
+        """``masks`` (B, L, 1, N, N) from :class:`~lsat.models.masks.OrderMasks`."""
+        alpha = self.routing_block(x, tau)  # (B, L), fp32
+        q, k, v = (
+            self.split(self.linear_q(x)),
+            self.split(self.linear_k(x)),
+            self.split(self.linear_v(x)),
+        )
+        p = self.att_dropout
+        if self.use_sdpa:
+            n_orders = masks.shape[1]
+            qs, ks, vs = (t.unsqueeze(1).expand(-1, n_orders, -1, -1, -1) for t in (q, k, v))
+            outs = masked_attention(qs, ks, vs, masks, p, use_sdpa=True)  # (B, L, h, N, d)
+            atted = torch.einsum("bl,blhnd->bhnd", alpha.to(outs.dtype), outs)
+        else:
+            scores = q @ k.transpose(-2, -1) / (q.shape[-1] ** 0.5)
+            scores = scores.unsqueeze(1).masked_fill(masks, mask_value(scores.dtype))
+            maps = F.dropout(torch.softmax(scores, dim=-1), p, training=p > 0)
+            att = torch.einsum("bl,blhnm->bhnm", alpha.to(maps.dtype), maps)
+            atted = att @ v
+        return self.merge(atted)
+
+
+def tau_schedule(
+    policy: int, epoch: int, max_epoch: int, warmup_epochs: int, tau_max: float, tau_min: float
+) -> float:
+    """Gumbel temperature of 0-based ``epoch`` (official train_engine, generalised).
+
+    0 (slow): linear tau_max → tau_min over the epochs.
+    1 (fast): warm-up epochs tau_max → 1 linearly, then 1 − (e − W) / (E − W).
+    2 (finetune): the warm-up of policy 1, then tau_min (0.1 by default) throughout.
+    """
+    if policy == 0:
+        return tau_max - (tau_max - tau_min) * epoch / max(max_epoch - 1, 1)
+    warm = max(warmup_epochs, 0)
+    if epoch < warm:
+        return tau_max - (tau_max - 1.0) * epoch / warm
+    if policy == 1:
+        return 1.0 - (epoch - warm) / max(max_epoch - warm, 1)
+    return tau_min
