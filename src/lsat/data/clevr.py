@@ -1,0 +1,70 @@
+"""Reader of CLEVR v1.0 question files and the accuracy category of each question.
+
+A CLEVR question's category (DATA.md §2) is given by the last function of its program, so
+the reader records it; evaluation reports accuracy per category.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lsat.data.records import Question, require, top_list
+from lsat.errors import LsatError
+from lsat.io import read_json
+from lsat.paths import question_file
+
+CATEGORIES = ("Count", "Exist", "Compare Numbers", "Query Attribute", "Compare Attribute")
+_FUNCTION_CATEGORY = {
+    "count": "Count",
+    "exist": "Exist",
+    "greater_than": "Compare Numbers",
+    "less_than": "Compare Numbers",
+    **{f"query_{a}": "Query Attribute" for a in ("color", "material", "shape", "size")},
+    **{
+        f"equal_{a}": "Compare Attribute" for a in ("color", "integer", "material", "shape", "size")
+    },
+}
+
+
+def category_of(function: str) -> str | None:
+    """Accuracy category of a program whose last function is ``function`` (None if other)."""
+    return _FUNCTION_CATEGORY.get(function)
+
+
+def read_questions(path: str | Path, require_answers: bool = True) -> list[Question]:
+    """Questions of a CLEVR question file; ``answer`` and the category filled when present.
+
+    ``require_answers`` (train/val): every question must carry an ``answer``.
+    """
+    p = Path(path)
+    items = top_list(read_json(p, "CLEVR question file"), "questions", p)
+    out: list[Question] = []
+    seen: set[int] = set()
+    for i, item in enumerate(items):
+        qid = require(item, "question_index", int, p, f"question #{i}")
+        where = f"question_index {qid}"
+        if qid in seen:
+            raise LsatError(f"{p}: {where} appears more than once")
+        seen.add(qid)
+        q = Question(
+            qid=qid,
+            image_id=require(item, "image_index", int, p, where),
+            question=require(item, "question", str, p, where),
+        )
+        if require_answers or "answer" in item:
+            q.answer = require(item, "answer", str, p, where)
+            q.answers = [q.answer]
+        if "program" in item:
+            program = require(item, "program", list, p, where)
+            if not program:
+                raise LsatError(f"{p}: {where}: 'program' is empty")
+            for j, step in enumerate(program):
+                require(step, "function", str, p, f"{where}, program step {j}")
+            q.category = category_of(program[-1]["function"])
+        out.append(q)
+    return out
+
+
+def load_set(raw_dir: str | Path, qset: str) -> list[Question]:
+    """Questions of CLEVR split ``qset`` (train, val, test); test has no answers."""
+    return read_questions(question_file(raw_dir, "clevr", qset), require_answers=qset != "test")
