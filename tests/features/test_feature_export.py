@@ -1,0 +1,95 @@
+"""The export backend on tiny conv nets exported in the test, with TRAR and CLEVR grids."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.export import Dim
+
+from lsat.cli import main
+from lsat.data.features import FeatureStore
+from lsat.features.grid import imagenet_normalize
+
+
+class PatchNet(torch.nn.Module):
+    """Non-overlapping k×k patches → C channels, ReLU (a stride-k backbone in miniature)."""
+
+    def __init__(self, k: int, channels: int):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, channels, kernel_size=k, stride=k)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.conv(x)) + 0.01
+
+
+def _export(net, example, dynamic, path):
+    torch.manual_seed(0)
+    net.eval()
+    program = torch.export.export(net, (example,), dynamic_shapes={"x": dynamic})
+    torch.export.save(program, str(path))
+    return net
+
+
+def _input(path, size, resample):
+    img = Image.open(path).convert("RGB").resize(size, resample)
+    x = torch.from_numpy(np.asarray(img).transpose(2, 0, 1).copy()).float() / 255.0
+    return imagenet_normalize(x[None])
+
+
+def test_export_trar_pads_and_pools(coco_images, tmp_path):
+    torch.manual_seed(0)
+    net = PatchNet(32, 4)
+    model = tmp_path / "net.pt2"
+    _export(net, torch.randn(2, 3, 64, 96), {0: Dim.AUTO, 2: Dim.AUTO, 3: Dim.AUTO}, model)
+    out = tmp_path / "trar.h5"
+    argv = ["extract", "--backend", "export", "--export-model", str(model), "--input"]
+    argv += [str(coco_images), "--out", str(out), "--preprocess", "trar", "--grid", "8"]
+    assert main([*argv, "--batch-size", "4"]) == 0
+    # 24×16 images → 900×600 input → 28×18 map → padded rows 7..24, columns 2..29 of 32.
+    with FeatureStore(out) as store, torch.no_grad():
+        assert (store.grid, store.channels, store.image_ids.tolist()) == (8, 4, [1, 2, 3, 4, 5, 6])
+        assert store.backbone == "export:net.pt2+trar"
+        feat = store.get(3).reshape(8, 8, 4)
+        assert np.all(feat[0] == 0) and np.all(feat[7] == 0)
+        assert np.all(feat[1:7] > 0)
+        x = _input(coco_images / "COCO_train2014_000000000003.png", (900, 600), Image.BILINEAR)
+        y = net(x)
+        assert y.shape == (1, 4, 18, 28)
+        expected = F.max_pool2d(F.pad(y, (2, 2, 7, 7)), 4)[0].permute(1, 2, 0).numpy()
+        np.testing.assert_allclose(feat.astype(np.float32), expected, rtol=2e-3, atol=2e-3)
+
+
+def test_export_clevr_and_static_batch_error(coco_images, tmp_path, capsys):
+    torch.manual_seed(0)
+    net = PatchNet(16, 5)
+    model = tmp_path / "clevr.pt2"
+    _export(net, torch.randn(2, 3, 224, 224), {0: Dim.AUTO}, model)
+    out = tmp_path / "clevr.h5"
+    argv = ["extract", "--backend", "export", "--export-model", str(model), "--input"]
+    argv += [str(coco_images), "--preprocess", "clevr", "--grid", "14", "--batch-size", "4"]
+    assert main([*argv, "--out", str(out)]) == 0
+    with FeatureStore(out) as store, torch.no_grad():
+        assert (store.grid, store.channels) == (14, 5)
+        x = _input(coco_images / "COCO_train2014_000000000006.png", (224, 224), Image.BICUBIC)
+        expected = net(x)[0].reshape(5, 196).T.numpy()
+        np.testing.assert_allclose(store.get(6).astype(np.float32), expected, rtol=2e-3, atol=2e-3)
+
+    static = tmp_path / "static.pt2"
+    _export(PatchNet(16, 5), torch.randn(1, 3, 224, 224), None, static)
+    argv[argv.index(str(model))] = str(static)
+    assert main([*argv, "--out", str(tmp_path / "s.h5")]) == 2
+    assert "Export the backbone with a dynamic batch dimension" in capsys.readouterr().err
+    assert main([*argv, "--grid", "7", "--out", str(tmp_path / "g.h5")]) == 2
+    assert "expects a (B, C, 7, 7) map" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("missing", ["flag", "file"])
+def test_export_model_missing(coco_images, tmp_path, capsys, missing):
+    argv = ["extract", "--backend", "export", "--input", str(coco_images)]
+    argv += ["--out", str(tmp_path / "o.h5")]
+    if missing == "file":
+        argv += ["--export-model", str(tmp_path / "none.pt2")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert ("needs features.export_model" if missing == "flag" else "none.pt2") in err

@@ -1,0 +1,87 @@
+"""The HDF5 store: round trip, resume bookkeeping, and readers refusing unfinished files."""
+
+import h5py
+import numpy as np
+import pytest
+
+from lsat.data.features import FeatureStore, FeatureWriter, partial_path
+from lsat.errors import LsatError
+
+
+def _writer(out, ids=(3, 7, 11), grid=2, channels=5, **kw):
+    return FeatureWriter(out, ids, grid=grid, channels=channels, backbone="b", source="s", **kw)
+
+
+def test_round_trip_layout_and_reader(tmp_path):
+    out = tmp_path / "f" / "train.h5"
+    feats = np.arange(3 * 4 * 5, dtype=np.float16).reshape(3, 4, 5)
+    w = _writer(out)
+    w.write([0, 2], feats[[0, 2]])
+    w.write([1], feats[[1]])
+    assert w.finish() == out
+    assert not partial_path(out).exists()
+    with h5py.File(out) as f:
+        assert f["features"].dtype == np.float16
+        assert f["features"].chunks == (1, 4, 5)
+        assert f["features"].compression is None
+        assert f["image_ids"].dtype == np.int64
+        assert "done" not in f
+        assert f.attrs["format_version"] == 1 and bool(f.attrs["complete"])
+    with FeatureStore(out) as store:
+        assert store.image_ids.tolist() == [3, 7, 11]
+        assert (store.grid, store.num_cells, store.channels) == (2, 4, 5)
+        assert store.backbone == "b" and store.source == "s"
+        assert 7 in store and 8 not in store and "x" not in store
+        np.testing.assert_array_equal(store.get(11), feats[2])
+        np.testing.assert_array_equal(store.get_many([11, 3, 11]), feats[[2, 0, 2]])
+        np.testing.assert_array_equal(store.load_all(), feats)
+        with pytest.raises(LsatError, match=r"image id 8 has no features in .*train\.h5"):
+            store.get(8)
+
+
+def test_resume_keeps_done_rows_and_restarts_on_other_settings(tmp_path):
+    out = tmp_path / "x.h5"
+    w = _writer(out)
+    w.write([1], np.ones((1, 4, 5)))
+    w.close()
+    w = _writer(out)
+    assert w.pending.tolist() == [0, 2] and w.note == ""
+    w.close()
+    w = _writer(out, ids=(3, 7, 12))
+    assert w.pending.tolist() == [0, 1, 2] and "starting over" in w.note
+    w.close()
+    partial_path(out).write_bytes(b"not hdf5")
+    w = _writer(out)
+    assert w.pending.tolist() == [0, 1, 2] and "could not be opened" in w.note
+    w.close()
+
+
+def test_reader_refuses_partial_and_unmarked_files(tmp_path):
+    out = tmp_path / "x.h5"
+    w = _writer(out)
+    w.write([0], np.zeros((1, 4, 5)))
+    w.close()
+    with pytest.raises(LsatError, match=r"x\.h5\.partial is an unfinished extraction"):
+        FeatureStore(partial_path(out))
+    with pytest.raises(LsatError, match=r"not found: .*x\.h5 \(an unfinished x\.h5\.partial"):
+        FeatureStore(out)
+    with h5py.File(tmp_path / "plain.h5", "w") as f:
+        f["features"] = np.zeros((1, 4, 5), np.float16)
+        f["image_ids"] = np.zeros(1, np.int64)
+        f.attrs.update(grid=2, channels=5, backbone="b", source="s", format_version=1)
+    with pytest.raises(LsatError, match=r"plain\.h5 has no completion mark"):
+        FeatureStore(tmp_path / "plain.h5")
+    (tmp_path / "junk.h5").write_bytes(b"junk")
+    with pytest.raises(LsatError, match=r"junk\.h5 is not a readable HDF5 file"):
+        FeatureStore(tmp_path / "junk.h5")
+
+
+def test_writer_checks_batches_and_completion(tmp_path):
+    w = _writer(tmp_path / "x.h5")
+    with pytest.raises(LsatError, match=r"shape \(1, 4, 6\); expected \(1, 4, 5\)"):
+        w.write([0], np.zeros((1, 4, 6)))
+    with pytest.raises(LsatError, match="3 images still missing"):
+        w.finish()
+    w.close()
+    with pytest.raises(LsatError, match="unique and sorted"):
+        _writer(tmp_path / "y.h5", ids=(5, 5))
