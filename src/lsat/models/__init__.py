@@ -22,6 +22,7 @@ __all__ = [
     "ModelConfig",
     "Net",
     "build_model",
+    "compile_model",
     "make_config",
     "set_attention_backend",
 ]
@@ -61,3 +62,14 @@ def build_model(
         with torch.no_grad():
             model.embedding.weight.copy_(emb)
     return model
+
+
+def compile_model(model: Net, **kwargs: Any) -> Net:
+    """``torch.compile`` a model as one graph.
+
+    Dynamo graph-breaks on ``nn.LSTM`` unless ``allow_rnn`` is set; with it the whole
+    forward (LSTM, masks, SDPA, routing) compiles without a break. ``kwargs`` go to
+    ``torch.compile`` (e.g. ``mode="max-autotune"``, ``fullgraph=True``).
+    """
+    torch._dynamo.config.allow_rnn = True
+    return torch.compile(model, **kwargs)  # type: ignore[return-value]
