@@ -1,9 +1,133 @@
-"""Command-line front-ends of this package (registered by ``lsat.cli``)."""
+"""``lsat train``, ``lsat predict``, ``lsat evaluate`` and ``lsat validate-result``.
+
+``lsat train`` resumes automatically from ``checkpoints/last.pt`` when it exists (so a
+Snakemake retry or a requeued SLURM job continues where it stopped); ``--resume`` insists on
+a checkpoint, ``--restart`` ignores it. SIGTERM/SIGUSR1 write an interrupt checkpoint and
+exit with 128 + the signal (143 for SIGTERM, 138 for SIGUSR1). ``--nproc N`` (default:
+``resources.gpu`` when above 1) re-executes the command as N DDP processes under torchrun.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+
+DEFAULT_CONFIG = "config/config.yaml"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add this package's subcommands to ``lsat``."""
+    p = subparsers.add_parser("train", help="train a model on a training split")
+    _common(p)
+    p.add_argument("--resume", action="store_true", help="require a checkpoint to resume")
+    p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    p.add_argument("--nproc", type=int, default=None, help="DDP processes (default resources.gpu)")
+    p.set_defaults(func=_train)
+
+    p = subparsers.add_parser("predict", help="predict val or test answers with a trained model")
+    _common(p)
+    p.add_argument("--on", required=True, choices=("val", "test"))
+    p.add_argument("--out", default=None, help="output file (default: the conventional path)")
+    p.add_argument("--model", default=None, help="model file (default: the split's model.pt)")
+    p.set_defaults(func=_predict)
+
+    p = subparsers.add_parser("evaluate", help="VQA/CLEVR accuracy of a predictions file")
+    p.add_argument("--questions", required=True, type=Path)
+    p.add_argument("--annotations", type=Path, default=None)
+    p.add_argument("--predictions", required=True, type=Path)
+    p.add_argument("--format", choices=("vqa", "clevr"), default="vqa")
+    p.add_argument("--out", type=Path, default=None, help="metrics JSON (default: print only)")
+    p.set_defaults(func=_evaluate)
+
+    p = subparsers.add_parser("validate-result", help="check a result file before uploading it")
+    p.add_argument("--result", required=True, type=Path)
+    p.add_argument("--questions", required=True, type=Path, help="the test question file")
+    p.add_argument("--format", choices=("vqa", "clevr"), default="vqa")
+    p.set_defaults(func=_validate_result)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default=DEFAULT_CONFIG)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--split", required=True)
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override relative to the dataset, e.g. train.max_epoch=3 (repeatable)",
+    )
+
+
+def _train_argv(args: argparse.Namespace) -> list[str]:
+    argv = ["-m", "lsat.cli", "train", "--config", args.config, "--dataset", args.dataset]
+    argv += ["--split", args.split]
+    for s in args.sets:
+        argv += ["--set", s]
+    argv += ["--resume"] if args.resume else []
+    argv += ["--restart"] if args.restart else []
+    return argv
+
+
+def _train(args: argparse.Namespace) -> int:
+    from lsat.engine import distributed
+    from lsat.engine.fit import load_dataset_config, train_run
+    from lsat.engine.trainer import TrainingInterrupted
+    from lsat.errors import LsatError
+
+    if args.resume and args.restart:
+        raise LsatError("--resume and --restart exclude each other")
+    nproc = args.nproc
+    if nproc is None:
+        gpus = load_dataset_config(args.config, args.dataset, args.sets).resources["gpu"]
+        nproc = gpus if gpus > 1 else 1
+    if nproc > 1 and not distributed.inside_launch():
+        return distributed.relaunch(nproc, _train_argv(args))
+    mode = "require" if args.resume else "restart" if args.restart else "auto"
+    try:
+        summary = train_run(args.config, args.dataset, args.split, args.sets, resume=mode)
+    except TrainingInterrupted as stop:
+        print(f"lsat train: {stop}; checkpoint written, rerun to resume", file=sys.stderr)
+        return stop.exit_code
+    last = summary["epochs"][-1] if summary["epochs"] else None
+    if last and distributed.env_ranks()[0] == 0:
+        val = f", val {last['val']['overall']:.2f}" if last.get("val") else ""
+        print(f"lsat train: {summary['completed_epochs']} epochs, loss {last['loss']:.4f}{val}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from lsat.engine.fit import predict_run
+
+    written = predict_run(
+        args.config, args.dataset, args.split, args.on, args.out, args.sets, args.model
+    )
+    msg = f"lsat predict: wrote {written['predictions']}"
+    if "metrics" in written:
+        m = written["metrics"]
+        msg += f" (val accuracy {m['overall']:.2f})"
+    print(msg)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from lsat.engine.evaluation import evaluate_files
+    from lsat.io import write_json_atomic
+
+    metrics = evaluate_files(args.questions, args.predictions, args.annotations, args.format)
+    if args.out:
+        write_json_atomic(args.out, metrics)
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def _validate_result(args: argparse.Namespace) -> int:
+    from lsat.engine.results import validate_result_file
+
+    n = validate_result_file(args.result, args.questions, args.format)
+    print(f"lsat validate-result: {args.result} is valid ({n} questions)")
+    return 0

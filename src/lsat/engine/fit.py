@@ -1,0 +1,209 @@
+"""From a config to a trained run, and from a trained run to predictions.
+
+These two functions are the only code path behind ``lsat train``/``lsat predict`` and
+run.py: they read the dataset's settings (with ``--set`` overrides relative to the
+dataset), build the data (:func:`lsat.data.dataset.build_dataset`) and the network
+(:func:`lsat.models.build_model`), and hand them to :mod:`lsat.engine.trainer`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lsat.config import DatasetConfig, dataset_config, load_config, parse_override
+from lsat.engine import distributed
+from lsat.engine.layout import RunLayout
+from lsat.engine.trainer import TrainSpec, seed_everything, train
+from lsat.errors import LsatError
+from lsat.paths import split_parts
+
+# Train keys that change speed or bookkeeping but not the trained weights.
+_NEUTRAL_TRAIN_KEYS = ("splits", "result_split", "num_workers", "feature_residency", "compile")
+
+
+def load_dataset_config(config: str | Path, dataset: str, sets: list[str]) -> DatasetConfig:
+    """The dataset's settings with ``key=value`` overrides relative to ``datasets.<name>``."""
+    overrides = dict(parse_override(s) for s in sets)
+    cfg = load_config(config, {f"datasets.{dataset}.{k}": v for k, v in overrides.items()})
+    return dataset_config(cfg, dataset)
+
+
+def _settings(ds: DatasetConfig, split: str) -> dict[str, Any]:
+    train = {k: v for k, v in ds.train.items() if k not in _NEUTRAL_TRAIN_KEYS}
+    return {
+        "dataset": ds.name,
+        "format": ds.format,
+        "split": split,
+        "model": copy.deepcopy(ds.model),
+        "train": train,
+        "glove": ds.vocab.get("glove"),
+    }
+
+
+def _build_data(ds: DatasetConfig, qsets: list[str], residency: str) -> Any:
+    from lsat.data.dataset import build_dataset
+
+    return build_dataset(
+        ds,
+        qsets,
+        vocab_path=ds.paths.vocab,
+        answers_path=ds.paths.answers,
+        residency=residency,
+    )
+
+
+def _pretrained(ds: DatasetConfig) -> tuple[Any, str]:
+    glove = ds.vocab.get("glove")
+    if not glove:
+        return None, "word embeddings: random init (vocab.glove not set)"
+    from lsat.data.tokens import glove_embedding, read_vocab
+
+    token_to_ix, _ = read_vocab(ds.paths.vocab)
+    emb = glove_embedding(glove, token_to_ix)
+    return torch.from_numpy(emb), f"word embeddings: GloVe {glove}"
+
+
+def train_run(
+    config: str | Path,
+    dataset: str,
+    split: str,
+    sets: list[str] | None = None,
+    *,
+    resume: str = "auto",
+    layout: RunLayout | None = None,
+) -> dict[str, Any]:
+    """Train ``dataset`` on ``split``; ``resume``: auto (if last exists), require or restart."""
+    ds = load_dataset_config(config, dataset, sets or [])
+    qsets = split_parts(ds.format, split)
+    layout = layout or RunLayout.for_split(ds.paths, split)
+    if resume == "require" and not layout.last.is_file():
+        raise LsatError(f"--resume: no checkpoint to resume from at {layout.last}")
+    env = distributed.setup()
+    try:
+        return _train_in_env(ds, split, qsets, layout, env, resume)
+    finally:
+        distributed.teardown(env)
+
+
+def _train_in_env(
+    ds: DatasetConfig,
+    split: str,
+    qsets: list[str],
+    layout: RunLayout,
+    env: distributed.DistEnv,
+    resume: str,
+) -> dict[str, Any]:
+    from lsat.models import build_model
+
+    tc = ds.train
+    seed_everything(tc["seed"], tc["deterministic"])
+    residency = tc["feature_residency"]
+    train_set = _build_data(ds, qsets, residency)
+    emb, emb_note = _pretrained(ds)
+    options = dict(ds.model.get("options") or {})
+    model = build_model(
+        ds.model["name"],
+        dataset=ds.format,
+        token_size=train_set.token_size,
+        answer_size=train_set.num_answers,
+        pretrained_emb=emb,
+        **options,
+    )
+    resuming = resume != "restart" and layout.last.is_file()
+    if resume == "restart" and layout.last.is_file() and env.is_main:
+        layout.last.unlink()
+    start_note = "start: fresh initialisation"
+    if ds.model.get("checkpoint") and not resuming:
+        from lsat.models.official import load_official_checkpoint
+
+        load_official_checkpoint(
+            ds.model["checkpoint"],
+            model,
+            vocab_path=ds.paths.vocab,
+            answers_path=ds.paths.answers,
+        )
+        start_note = f"start: weights of {ds.model['checkpoint']}"
+    if env.rank:
+        seed_everything(tc["seed"] + env.rank, tc["deterministic"])
+
+    validate = None
+    if "val" not in qsets and tc["eval_every_epoch"]:
+        from lsat.engine.predict import predict_answers, val_evaluator
+
+        val_res = "ram" if residency == "gpu" and env.device.type != "cuda" else residency
+        val_set = _build_data(ds, ["val"], val_res) if env.is_main else None
+        score = val_evaluator(ds) if env.is_main else None
+
+        def validate(m: torch.nn.Module) -> dict[str, Any]:
+            preds = predict_answers(
+                m, val_set, env.device, batch_size=tc["batch_size"], residency=val_res
+            )
+            return score(preds)
+
+    settings = _settings(ds, split)
+    meta = {
+        "name": ds.model["name"],
+        "format": ds.format,
+        "token_size": int(train_set.token_size),
+        "answer_size": int(train_set.num_answers),
+        "options": options,
+        "vocab": str(ds.paths.vocab),
+        "answers": str(ds.paths.answers),
+    }
+    header = [
+        f"lsat train: dataset {ds.name} ({ds.format}), split {split} = {'+'.join(qsets)}, "
+        f"{len(train_set)} questions, {env.world} process(es) on {env.device}",
+        f"model: {json.dumps(ds.model, sort_keys=True)}",
+        f"train: {json.dumps(tc, sort_keys=True)}",
+        emb_note,
+        start_note,
+        "validation: " + ("val after each epoch" if validate else "none (val is trained on)"),
+    ]
+    spec = TrainSpec(train=tc, layout=layout, settings=settings, model_meta=meta, header=header)
+    trainer = train(model, train_set, spec, env, validate=validate, resume=resuming)
+    return trainer.summary()
+
+
+def predict_run(
+    config: str | Path,
+    dataset: str,
+    split: str,
+    on: str,
+    out: str | Path | None = None,
+    sets: list[str] | None = None,
+    model_path: str | Path | None = None,
+) -> dict[str, Any]:
+    """Predict ``on`` (val or test) with the final model of ``split``; write the files."""
+    from lsat.engine.predict import (
+        check_sizes,
+        load_trained_model,
+        predict_answers,
+        write_predictions,
+    )
+
+    if on not in ("val", "test"):
+        raise LsatError(f"--on {on!r}: expected val or test")
+    ds = load_dataset_config(config, dataset, sets or [])
+    split_parts(ds.format, split)
+    path = Path(model_path) if model_path else ds.paths.final_model(split)
+    device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    model, meta = load_trained_model(path, device)
+    residency = ds.train["feature_residency"]
+    if residency == "gpu" and device.type != "cuda":
+        residency = "ram"
+    data = _build_data(ds, [on], residency)
+    check_sizes(meta, data, path, ds)
+    answers = predict_answers(
+        model,
+        data,
+        device,
+        batch_size=ds.train["batch_size"],
+        residency=residency,
+        num_workers=ds.train["num_workers"],
+    )
+    return write_predictions(ds, split, on, answers, Path(out) if out else None)

@@ -1,0 +1,128 @@
+"""Batched inference and the files made from it: val predictions + metrics, test results.
+
+The model is rebuilt from the description stored in ``model.pt`` (name, format, sizes and
+options), so predicting never depends on the command-line overrides used in training; the
+vocabulary and answer files of the dataset must have the sizes the model was trained with.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from lsat.engine import checkpoint as ckpt_io
+from lsat.engine.batches import BatchSource, eval_steps
+from lsat.engine.evaluation import clevr_accuracy, vqa_accuracy
+from lsat.engine.results import write_clevr_text, write_result
+from lsat.errors import LsatError
+from lsat.io import write_json_atomic
+from lsat.paths import annotation_file, question_file
+
+
+@torch.no_grad()
+def predict_indices(
+    model: nn.Module,
+    dataset: Any,
+    device: torch.device,
+    batch_size: int,
+    residency: str = "disk",
+    num_workers: int = 0,
+) -> np.ndarray:
+    """Answer index of every question of ``dataset`` (its order), in eval mode."""
+    was_training = model.training
+    model.eval()
+    source = BatchSource(dataset, residency, device, num_workers)
+    steps = eval_steps(len(dataset), batch_size)
+    outs = []
+    for batch in tqdm(source.batches(steps), total=len(steps), desc="predict", leave=False):
+        outs.append(model(batch["img_feat"], batch["ques_ix"]).argmax(dim=1))
+    model.train(was_training)
+    if not outs:
+        return np.zeros(0, dtype=np.int64)
+    return torch.cat(outs).cpu().numpy()
+
+
+def predict_answers(model: nn.Module, dataset: Any, device: torch.device, **kw: Any) -> dict:
+    """{question id: answer string} for every question of ``dataset``."""
+    ix = predict_indices(model, dataset, device, **kw)
+    answers = dataset.answers
+    return {int(q): answers[int(a)] for q, a in zip(dataset.question_ids, ix, strict=True)}
+
+
+def val_evaluator(ds: Any) -> Any:
+    """A function scoring {qid: answer} on the dataset's val set (annotations read once)."""
+    if ds.format == "clevr":
+        from lsat.data.clevr import load_set
+
+        questions = load_set(ds.raw_dir, "val")
+        return lambda preds: clevr_accuracy(questions, preds, "val predictions")
+    from lsat.data.vqa import read_annotations
+
+    anns = read_annotations(annotation_file(ds.raw_dir, "vqa", "val"))
+    return lambda preds: vqa_accuracy(anns, preds, "val predictions")
+
+
+def load_trained_model(path: Path, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the network described in ``model.pt`` and load its weights."""
+    from lsat.models import build_model
+
+    ck = ckpt_io.load(path)
+    meta = ck.get("model_meta")
+    if not meta:
+        raise LsatError(f"{path} has no model description ('model_meta'): not written by lsat")
+    model = build_model(
+        meta["name"],
+        dataset=meta["format"],
+        token_size=meta["token_size"],
+        answer_size=meta["answer_size"],
+        **meta["options"],
+    )
+    model.load_state_dict(ck["state_dict"])
+    return model.to(device), meta
+
+
+def check_sizes(meta: dict[str, Any], dataset: Any, model_path: Path, ds: Any) -> None:
+    for what, have, want, file in (
+        ("vocabulary", dataset.token_size, meta["token_size"], ds.paths.vocab),
+        ("answer list", dataset.num_answers, meta["answer_size"], ds.paths.answers),
+    ):
+        if have != want:
+            raise LsatError(
+                f"{model_path} was trained with a {what} of {want} entries but {file} has "
+                f"{have}: rebuild the vocabulary the model was trained with or retrain"
+            )
+
+
+def write_predictions(
+    ds: Any, split: str, on: str, answers: dict[int, str], out: Path | None
+) -> dict[str, Any]:
+    """Write the files of ``lsat predict``; return what was written (paths, metrics)."""
+    entries = [{"question_id": q, "answer": a} for q, a in sorted(answers.items())]
+    if on == "val":
+        path = out or ds.paths.val_predictions(split)
+        write_result(path, entries, list(answers))
+        metrics = val_evaluator(ds)(answers)
+        write_json_atomic(ds.paths.val_metrics(split), metrics)
+        return {"predictions": str(path), "metrics": metrics}
+    qfile = question_file(ds.raw_dir, ds.format, "test")
+    if ds.format == "clevr":
+        from lsat.data.clevr import read_questions as read_clevr
+
+        ids = [q.qid for q in read_clevr(qfile, require_answers=False)]
+    else:
+        from lsat.data.vqa import read_questions
+
+        ids = [q.qid for q in read_questions(qfile)]
+    path = out or ds.paths.result_test
+    write_result(path, entries, ids)
+    written = {"predictions": str(path)}
+    if ds.format == "clevr":
+        txt = path.with_suffix(".txt") if out else ds.paths.result_test_clevr_txt
+        write_clevr_text(txt, [answers[q] for q in sorted(ids)])
+        written["text"] = str(txt)
+    return written

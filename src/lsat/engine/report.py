@@ -1,0 +1,66 @@
+"""What a run tells the user: metrics.json, log.txt and curves.png, rewritten atomically.
+
+The history lives in memory (and in every checkpoint), and each file is rewritten whole
+after every epoch, so a resumed run continues the same log and an interrupted one never
+leaves half a line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lsat.engine.layout import RunLayout
+from lsat.io import atomic_path, write_json_atomic, write_text_atomic
+
+
+def epoch_line(rec: dict[str, Any]) -> str:
+    """One human-readable line per epoch."""
+    parts = [
+        f"epoch {rec['epoch']:>3}",
+        f"loss {rec['loss']:.5f}",
+        f"lr {rec['lr']:.3g}",
+        f"{rec['samples_per_s']:.1f} samples/s",
+        f"{rec['seconds']:.1f}s",
+    ]
+    if rec.get("tau") is not None:
+        parts.append(f"tau {rec['tau']:.3g}")
+    val = rec.get("val")
+    if val:
+        types = val.get("perAnswerType") or val.get("perCategory") or {}
+        detail = ", ".join(f"{k} {v:.2f}" for k, v in types.items())
+        parts.append(f"val {val['overall']:.2f}" + (f" ({detail})" if detail else ""))
+    return " | ".join(parts)
+
+
+def write_reports(layout: RunLayout, summary: dict[str, Any], log_lines: list[str]) -> None:
+    write_json_atomic(layout.metrics, summary)
+    write_text_atomic(layout.log, "\n".join(log_lines) + "\n")
+
+
+def write_curves(path: Path, epochs: list[dict[str, Any]]) -> None:
+    """Loss and validation accuracy against the epoch (matplotlib, Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
+    xs = [r["epoch"] for r in epochs]
+    ax[0].plot(xs, [r["loss"] for r in epochs], marker="o")
+    ax[0].set(xlabel="epoch", ylabel="training loss per question", title="loss")
+    vals = [(r["epoch"], r["val"]) for r in epochs if r.get("val")]
+    if vals:
+        ax[1].plot([e for e, _ in vals], [v["overall"] for _, v in vals], marker="o", label="all")
+        types = vals[0][1].get("perAnswerType") or vals[0][1].get("perCategory") or {}
+        for t in types:
+            ys = [(v.get("perAnswerType") or v.get("perCategory") or {}).get(t) for _, v in vals]
+            ax[1].plot([e for e, _ in vals], ys, linestyle="--", label=t)
+        ax[1].legend(fontsize=7)
+    else:
+        ax[1].text(0.5, 0.5, "no validation\n(val is in the training split)", ha="center")
+    ax[1].set(xlabel="epoch", ylabel="accuracy (%)", title="validation")
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=80)
+    plt.close(fig)

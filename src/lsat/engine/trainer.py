@@ -1,0 +1,393 @@
+"""The training loop: flat and explicit, with DDP, AMP, accumulation and exact resume.
+
+One call of :func:`train` runs (or resumes) a whole run. The loop follows openvqa: Adam with
+the epoch-wise schedule of :mod:`lsat.engine.schedule`, the summed loss of MODEL.md §4
+divided by the accumulation steps (as openvqa does), one optimizer step per full batch,
+``model.update_tau`` at the start of each epoch and a checkpoint after every epoch.
+
+Distributed runs keep the global batch: each of W ranks computes its B/W slice, and as DDP
+averages gradients over ranks, the loss is multiplied by W so the gradient is the same sum
+a single process computes. The loss is accumulated on the device and read once per epoch
+(no host synchronisation in a step). SIGTERM/SIGUSR1 set a flag checked after each step
+(agreed by all ranks over a CPU gloo group); the run then writes an interrupt checkpoint of
+that step and raises :class:`TrainingInterrupted`, which the command turns into exit status
+128 + signal (143 for SIGTERM).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from lsat.engine import checkpoint as ckpt_io
+from lsat.engine.batches import BatchSource, train_steps
+from lsat.engine.distributed import DistEnv, any_flag, barrier
+from lsat.engine.layout import RunLayout, link_atomic
+from lsat.engine.report import epoch_line, write_curves, write_reports
+from lsat.engine.schedule import lr_at
+from lsat.errors import LsatError
+
+# Test hook: rank 0 sends itself SIGTERM after this many optimizer steps (deterministic kill).
+SIGNAL_AFTER_ENV = "LSAT_SIGNAL_AFTER_STEPS"
+
+
+class TrainingInterrupted(Exception):
+    """Raised after the interrupt checkpoint is written; carries the exit status."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"interrupted by signal {signum}")
+        self.exit_code = 128 + signum
+
+
+@dataclass
+class TrainSpec:
+    """Everything the loop needs besides the model and the data."""
+
+    train: dict[str, Any]
+    layout: RunLayout
+    settings: dict[str, Any]
+    model_meta: dict[str, Any] = field(default_factory=dict)
+    header: list[str] = field(default_factory=list)
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+
+
+def loss_fn(kind: str, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Summed BCE on VQA soft scores (scatter_add_ of target_ix/target_score) or summed CE."""
+    logits = logits.float()
+    if kind == "bce":
+        soft = torch.zeros_like(logits).scatter_add_(1, batch["target_ix"], batch["target_score"])
+        return F.binary_cross_entropy_with_logits(logits, soft, reduction="sum")
+    if kind == "ce":
+        return F.cross_entropy(logits, batch["target_ix"][:, 0], reduction="sum")
+    raise LsatError(f"train.loss {kind!r}: expected bce or ce")
+
+
+class _StopFlag:
+    """SIGTERM/SIGUSR1 handlers that only record the signal (acted on between steps)."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopFlag:
+        for s in (signal.SIGTERM, signal.SIGUSR1):
+            self._old[s] = signal.signal(s, self._handle)
+        return self
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        self.signum = signum
+
+    def __exit__(self, *exc: object) -> None:
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+
+def _autocast(amp: str, device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    if amp == "none" or device.type != "cuda":
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+
+
+def _gather_rng(env: DistEnv) -> list[dict[str, Any]]:
+    state = ckpt_io.rng_state()
+    if not env.distributed:
+        return [state]
+    out: list[Any] = [None] * env.world
+    dist.all_gather_object(out, state, group=env.control_group)
+    return out
+
+
+class Trainer:
+    """One run: model, optimizer, data and the history, on one rank."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        train_set: Any,
+        spec: TrainSpec,
+        env: DistEnv,
+        validate: Callable[[nn.Module], dict[str, Any]] | None = None,
+    ):
+        self.spec, self.env, self.cfg = spec, env, spec.train
+        self.validate = validate
+        self.model = model.to(env.device)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(
+            params,
+            lr=self.cfg["lr_base"],
+            betas=tuple(self.cfg["opt_betas"]),
+            eps=self.cfg["opt_eps"],
+        )
+        self.scaler = torch.amp.GradScaler(
+            "cuda", enabled=self.cfg["amp"] == "fp16" and env.device.type == "cuda"
+        )
+        self.train_set = train_set
+        self.source = BatchSource(
+            train_set, self.cfg["feature_residency"], env.device, self.cfg["num_workers"]
+        )
+        net: nn.Module = self.model
+        if env.distributed:
+            ids = [env.device.index] if env.device.type == "cuda" else None
+            net = nn.parallel.DistributedDataParallel(net, device_ids=ids)
+        if self.cfg["compile"]:
+            mode = None if self.cfg["compile"] == "default" else self.cfg["compile"]
+            net = torch.compile(net, mode=mode)
+        self.net = net
+        self.epoch, self.step = 0, 0
+        self.history: list[dict[str, Any]] = []
+        self.log_lines = list(spec.header)
+        self.partial = {"loss": 0.0, "seconds": 0.0}
+        self.settings_hash = ckpt_io.settings_hash(spec.settings)
+
+    # ---- checkpoints -------------------------------------------------------------------
+    def _payload(self) -> dict[str, Any]:
+        return {
+            "state_dict": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "lr_base": self.cfg["lr_base"],
+            "epoch": self.epoch,
+            "step": self.step,
+            "data_seed": self.cfg["seed"],
+            "world_size": self.env.world,
+            "rng": _gather_rng(self.env),
+            "history": self.history,
+            "log_lines": self.log_lines,
+            "partial": self.partial,
+            "settings_hash": self.settings_hash,
+            "settings": self.spec.settings,
+            "model_meta": self.spec.model_meta,
+        }
+
+    def save(self, epoch_file: bool) -> None:
+        payload = self._payload()  # collective: every rank takes part
+        if self.env.is_main:
+            layout = self.spec.layout
+            if epoch_file:
+                ckpt_io.save(layout.checkpoint(self.epoch), payload)
+                link_atomic(layout.checkpoint(self.epoch), layout.last)
+            else:
+                ckpt_io.save(layout.last, payload)
+        barrier(self.env)
+
+    def resume(self, path: Any) -> None:
+        ck = ckpt_io.load(path)
+        if ck.get("settings_hash") != self.settings_hash:
+            raise LsatError(
+                f"checkpoint {path} was written with different settings than this run "
+                f"(model/train config changed); delete {self.spec.layout.checkpoint_dir} or "
+                "pass --restart to start over"
+            )
+        self.model.load_state_dict(ck["state_dict"])
+        self.optimizer.load_state_dict(ck["optimizer"])
+        self.scaler.load_state_dict(ck["scaler"])
+        self.epoch, self.step = int(ck["epoch"]), int(ck["step"])
+        self.history, self.log_lines = list(ck["history"]), list(ck["log_lines"])
+        self.partial = dict(ck["partial"])
+        rngs = ck["rng"]
+        if len(rngs) == self.env.world:
+            ckpt_io.set_rng_state(rngs[self.env.rank])
+        else:
+            self.log_lines.append(
+                f"note: checkpoint has {len(rngs)} rank(s), this run {self.env.world}: "
+                "random states re-seeded (data order is unaffected)"
+            )
+            seed_everything(self.cfg["seed"] + 7919 * self.epoch + self.env.rank, False)
+        where = f"epoch {self.epoch}" + (f", step {self.step}" if self.step else "")
+        self.log_lines.append(f"resumed from {path} ({where})")
+
+    # ---- the loop ----------------------------------------------------------------------
+    def run(self) -> list[dict[str, Any]]:
+        max_epoch = int(self.cfg["max_epoch"])
+        signal_after = int(os.environ.get(SIGNAL_AFTER_ENV, "0") or 0)
+        steps_here = 0
+        with _StopFlag() as stop:
+            while self.epoch < max_epoch:
+                lr = self._start_epoch()
+                steps = train_steps(
+                    len(self.train_set),
+                    batch_size=self.cfg["batch_size"],
+                    world=self.env.world,
+                    rank=self.env.rank,
+                    seed=self.cfg["seed"],
+                    epoch=self.epoch,
+                )
+                loss_sum = torch.zeros((), device=self.env.device)
+                t0 = time.perf_counter()
+                bar = tqdm(
+                    total=len(steps),
+                    initial=self.step,
+                    desc=f"epoch {self.epoch + 1}/{max_epoch}",
+                    disable=not self.env.is_main or not sys.stderr.isatty(),
+                    leave=False,
+                )
+                for batch in self.source.batches(steps[self.step :]):
+                    loss_sum += self._train_step(batch)
+                    self.step += 1
+                    steps_here += 1
+                    bar.update(1)
+                    if signal_after and steps_here == signal_after and self.env.is_main:
+                        os.kill(os.getpid(), signal.SIGTERM)
+                    if any_flag(self.env, stop.signum is not None):
+                        self._interrupt(loss_sum, time.perf_counter() - t0, stop.signum)
+                bar.close()
+                self._end_epoch(loss_sum, time.perf_counter() - t0, lr, len(steps))
+        return self.history
+
+    def _start_epoch(self) -> float:
+        c = self.cfg
+        lr = lr_at(
+            self.epoch,
+            base=c["lr_base"],
+            warmup=c["warmup_epochs"],
+            decay_list=c["lr_decay_list"],
+            decay_rate=c["lr_decay_rate"],
+        )
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        if hasattr(self.model, "update_tau"):
+            self.model.update_tau(self.epoch, c["max_epoch"], c["warmup_epochs"])
+        self.model.train()
+        return lr
+
+    def _train_step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        accu = int(self.cfg["grad_accu_steps"])
+        scale = self.env.world / accu
+        n = batch["ques_ix"].shape[0]
+        bounds = np.linspace(0, n, accu + 1).astype(int)
+        total = torch.zeros((), device=self.env.device)
+        for j in range(accu):
+            sub = {k: v[bounds[j] : bounds[j + 1]] for k, v in batch.items()}
+            sync = j == accu - 1 or not isinstance(self.net, nn.parallel.DistributedDataParallel)
+            ctx = contextlib.nullcontext() if sync else self.net.no_sync()
+            with ctx:
+                with _autocast(self.cfg["amp"], self.env.device):
+                    logits = self.net(sub["img_feat"], sub["ques_ix"])
+                loss = loss_fn(self.cfg["loss"], logits, sub)
+                self.scaler.scale(loss * scale).backward()
+            total += loss.detach()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        return total
+
+    def _reduced(self, loss_sum: torch.Tensor) -> float:
+        if self.env.distributed:
+            dist.all_reduce(loss_sum)
+        return float(loss_sum.item())
+
+    def _interrupt(self, loss_sum: torch.Tensor, seconds: float, signum: int | None) -> None:
+        self.partial = {
+            "loss": self.partial["loss"] + self._reduced(loss_sum),
+            "seconds": self.partial["seconds"] + seconds,
+        }
+        self.log_lines.append(
+            f"interrupted by signal {signum or signal.SIGTERM} at epoch {self.epoch + 1}, "
+            f"step {self.step}: checkpoint {self.spec.layout.last}"
+        )
+        self.save(epoch_file=False)
+        if self.env.is_main:
+            write_reports(self.spec.layout, self.summary(), self.log_lines)
+        raise TrainingInterrupted(signum or signal.SIGTERM)
+
+    def _end_epoch(self, loss_sum: torch.Tensor, seconds: float, lr: float, steps: int) -> None:
+        seen = steps * self.cfg["batch_size"]
+        loss = (self.partial["loss"] + self._reduced(loss_sum)) / seen
+        seconds += self.partial["seconds"]
+        rec: dict[str, Any] = {
+            "epoch": self.epoch + 1,
+            "lr": lr,
+            "loss": loss,
+            "seconds": seconds,
+            "samples_per_s": seen / max(seconds, 1e-9),
+            "tau": _tau(self.model),
+            "val": None,
+        }
+        if self.validate is not None and self.cfg["eval_every_epoch"]:
+            if self.env.is_main:
+                rec["val"] = self.validate(self.model)
+            barrier(self.env)
+        self.history.append(rec)
+        self.log_lines.append(epoch_line(rec))
+        self.epoch, self.step = self.epoch + 1, 0
+        self.partial = {"loss": 0.0, "seconds": 0.0}
+        self.save(epoch_file=True)
+        if self.env.is_main:
+            write_reports(self.spec.layout, self.summary(), self.log_lines)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "settings": self.spec.settings,
+            "world_size": self.env.world,
+            "epochs": self.history,
+            "completed_epochs": self.epoch,
+        }
+
+    def finish(self) -> None:
+        """Write model.pt and the curves (rank 0)."""
+        if not self.env.is_main:
+            return
+        last_val = next((r["val"] for r in reversed(self.history) if r.get("val")), None)
+        ckpt_io.save(
+            self.spec.layout.final_model,
+            {
+                "state_dict": self.model.state_dict(),
+                "epoch": self.epoch,
+                "lr_base": self.cfg["lr_base"],
+                "model_meta": self.spec.model_meta,
+                "settings": self.spec.settings,
+                "val": last_val,
+            },
+        )
+        write_curves(self.spec.layout.curves, self.history)
+        write_reports(self.spec.layout, self.summary(), self.log_lines)
+
+
+def _tau(model: nn.Module) -> float | None:
+    tau = getattr(model, "tau", None)
+    if isinstance(tau, torch.Tensor) and tau.numel() == 1:
+        return float(tau.item())
+    return float(tau) if isinstance(tau, int | float) else None
+
+
+def train(
+    model: nn.Module,
+    train_set: Any,
+    spec: TrainSpec,
+    env: DistEnv,
+    *,
+    validate: Callable[[nn.Module], dict[str, Any]] | None = None,
+    resume: bool = True,
+) -> Trainer:
+    """Train (resuming from ``layout.last`` when ``resume`` and it exists); return the run."""
+    trainer = Trainer(model, train_set, spec, env, validate)
+    last = spec.layout.last
+    if resume and last.is_file():
+        trainer.resume(last)
+    trainer.run()
+    trainer.finish()
+    return trainer
