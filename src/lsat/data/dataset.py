@@ -1,0 +1,241 @@
+"""Question sets joined to their grid features: the Dataset every model trains on.
+
+Everything that can be wrong with the inputs is checked at construction, before training
+starts: unknown question sets, questions whose image has no features (the error names the
+question id, image id and feature file), feature files whose grid or channels disagree with
+the config. Features are passed through untouched (float16 → float32 only), so all-zero
+padding cells stay exactly zero for the model's padding mask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from lsat.config import DatasetConfig
+from lsat.data.answers import read_answers, soft_targets
+from lsat.data.features import FeatureStore
+from lsat.data.records import Question
+from lsat.data.tokens import encode, read_vocab
+from lsat.data.vocab import load_questions
+from lsat.errors import LsatError
+from lsat.paths import QUESTION_SETS
+
+RESIDENCIES = ("disk", "ram", "gpu")
+# Feature files searched, in order, for each question set's images.
+_IMAGE_SETS = {
+    "vqa": {"train": ["train2014"], "val": ["val2014"], "test": ["test2015"],
+            "vg": ["train2014", "val2014"]},
+    "clevr": {"train": ["train"], "val": ["val"], "test": ["test"]},
+}  # fmt: skip
+
+
+class QADataset(Dataset):
+    """Questions, answer targets and the rows of their images' features (see the docs).
+
+    ``image_row`` indexes a bank of the distinct images the questions use; with residency
+    ``disk`` each item is read from its HDF5 file, with ``ram``/``gpu`` the bank is loaded
+    into memory once (``feature_bank()``), and the engine may gather batches from it.
+    """
+
+    def __init__(
+        self,
+        questions: list[Question],
+        ques_ix: np.ndarray,
+        target_ix: np.ndarray,
+        target_score: np.ndarray,
+        image_row: np.ndarray,
+        bank: list[tuple[FeatureStore, int]],
+        answers: list[str],
+        token_size: int,
+        residency: str,
+    ):
+        self.questions = questions
+        self.ques_ix = ques_ix
+        self.target_ix = target_ix
+        self.target_score = target_score
+        self.image_row = image_row
+        self.question_ids = np.array([q.qid for q in questions], dtype=np.int64)
+        self.answers = answers
+        self.num_answers = len(answers)
+        self.token_size = token_size
+        self.residency = residency
+        self._bank_index = bank
+        store = bank[0][0] if bank else None
+        self.grid = store.grid if store else 0
+        self.num_cells = store.num_cells if store else 0
+        self.channels = store.channels if store else 0
+        self._bank: np.ndarray | None = None
+        if residency != "disk":
+            self.feature_bank()
+
+    def __len__(self) -> int:
+        return len(self.questions)
+
+    def __getitem__(self, i: int) -> dict[str, np.ndarray | np.int64]:
+        row = int(self.image_row[i])
+        if self._bank is not None:
+            feat = self._bank[row]
+        else:
+            store, image_id = self._bank_index[row]
+            feat = store.get(image_id)
+        return {
+            "img_feat": np.asarray(feat, dtype=np.float32),
+            "ques_ix": self.ques_ix[i],
+            "target_ix": self.target_ix[i],
+            "target_score": self.target_score[i],
+            "qid": self.question_ids[i],
+        }
+
+    def feature_bank(self) -> np.ndarray:
+        """All features (M, N, C) float16 the dataset uses, indexed by ``image_row``."""
+        if self._bank is None:
+            bank = np.empty((len(self._bank_index), self.num_cells, self.channels), np.float16)
+            by_store: dict[int, tuple[FeatureStore, list[int], list[int]]] = {}
+            for row, (store, image_id) in enumerate(self._bank_index):
+                entry = by_store.setdefault(id(store), (store, [], []))
+                entry[1].append(row)
+                entry[2].append(image_id)
+            for store, rows, ids in tqdm(by_store.values(), desc="loading features", leave=False):
+                if len(ids) > len(store) // 2:
+                    bank[rows] = store.load_all()[[store.row(i) for i in ids]]
+                else:
+                    bank[rows] = store.get_many(ids)
+            self._bank = bank
+        return self._bank
+
+    def close(self) -> None:
+        for store in {id(s): s for s, _ in self._bank_index}.values():
+            store.close()
+
+
+def build_dataset(
+    ds: DatasetConfig,
+    qsets: Sequence[str],
+    *,
+    vocab_path: str | Path,
+    answers_path: str | Path,
+    residency: str = "disk",
+) -> QADataset:
+    """Read the question sets ``qsets`` of ``ds`` and join them to their features."""
+    valid = tuple(QUESTION_SETS[ds.format])
+    for qset in qsets:
+        if qset not in valid:
+            raise LsatError(
+                f"unknown question set {qset!r} for dataset {ds.name!r} ({ds.format}): "
+                f"expected one of {', '.join(valid)}"
+            )
+    if residency not in RESIDENCIES:
+        raise LsatError(f"unknown feature residency {residency!r}: expected one of disk, ram, gpu")
+    token_to_ix, max_token = read_vocab(vocab_path)
+    answers = read_answers(answers_path)
+    ans_to_ix = {a: i for i, a in enumerate(answers)}
+    stores = _Stores(ds)
+    questions: list[Question] = []
+    rows: list[int] = []
+    for qset in qsets:
+        for q in load_questions(ds, qset):
+            rows.append(stores.row_of(q, qset))
+            questions.append(q)
+    ques_ix = np.zeros((len(questions), max_token), np.int64)
+    for i, q in enumerate(questions):
+        ques_ix[i] = encode(q.question, token_to_ix, max_token)
+    target_ix, target_score = _targets(ds, questions, ans_to_ix, Path(answers_path))
+    return QADataset(
+        questions,
+        ques_ix,
+        target_ix,
+        target_score,
+        np.asarray(rows, dtype=np.int64),
+        stores.bank,
+        answers,
+        len(token_to_ix),
+        residency,
+    )
+
+
+class _Stores:
+    """Opens feature files on demand, checks them, and numbers the images used."""
+
+    def __init__(self, ds: DatasetConfig):
+        self.ds = ds
+        self._open: dict[str, FeatureStore] = {}
+        self._rows: dict[tuple[str, int], int] = {}
+        self.bank: list[tuple[FeatureStore, int]] = []
+        self.grid = int(ds.features["grid"])
+        self.channels = _expected_channels(ds)
+
+    def store(self, image_set: str) -> FeatureStore:
+        if image_set not in self._open:
+            store = FeatureStore(self.ds.paths.features(image_set))
+            self._check(store)
+            self._open[image_set] = store
+        return self._open[image_set]
+
+    def _check(self, store: FeatureStore) -> None:
+        want_c = store.channels if self.channels is None else self.channels
+        if store.grid != self.grid or store.channels != want_c:
+            raise LsatError(
+                f"feature file {store.path} holds features of shape "
+                f"({store.num_cells}, {store.channels}) per image (grid {store.grid}); dataset "
+                f"{self.ds.name!r} expects ({self.grid * self.grid}, {want_c}) (features.grid "
+                f"{self.grid}, channels from the config or the dataset's other feature files)"
+            )
+        self.channels = store.channels  # every file of the dataset must agree
+
+    def row_of(self, q: Question, qset: str) -> int:
+        image_sets = _IMAGE_SETS[self.ds.format][qset]
+        for image_set in image_sets:
+            store = self.store(image_set)
+            if q.image_id in store:
+                key = (image_set, q.image_id)
+                if key not in self._rows:
+                    self._rows[key] = len(self.bank)
+                    self.bank.append((store, q.image_id))
+                return self._rows[key]
+        files = " or ".join(str(self._open[s].path) for s in image_sets)
+        raise LsatError(
+            f"question id {q.qid} ({qset}) refers to image id {q.image_id}, which has no "
+            f"features in {files}; rerun `lsat extract` for that image set"
+        )
+
+
+def _expected_channels(ds: DatasetConfig) -> int | None:
+    """Channels the config implies (img_feat_size, or the pixels backbone's 3·p²)."""
+    size = ds.model.get("options", {}).get("img_feat_size")
+    if size:
+        return int(size)
+    if ds.features.get("backend") == "pixels":
+        return 3 * int(ds.features.get("cell_pixels", 8)) ** 2
+    return None
+
+
+def _targets(
+    ds: DatasetConfig, questions: list[Question], ans_to_ix: dict[str, int], answers_path: Path
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(target_ix, target_score)`` (Q, K): VQA soft scores, CLEVR the one answer."""
+    if ds.format == "clevr":
+        ix = np.zeros((len(questions), 1), np.int64)
+        score = np.zeros((len(questions), 1), np.float32)
+        for i, q in enumerate(questions):
+            if q.answer is None:
+                continue
+            if q.answer not in ans_to_ix:
+                raise LsatError(
+                    f"question_index {q.qid}: answer {q.answer!r} is not in {answers_path}; "
+                    "rebuild it with `lsat vocab`"
+                )
+            ix[i, 0], score[i, 0] = ans_to_ix[q.answer], 1.0
+        return ix, score
+    pairs = [soft_targets(q.answers, ans_to_ix) for q in questions]
+    k = max([1, *(len(p) for p in pairs)])
+    ix = np.zeros((len(questions), k), np.int64)
+    score = np.zeros((len(questions), k), np.float32)
+    for i, p in enumerate(pairs):
+        for j, (a, s) in enumerate(p):
+            ix[i, j], score[i, j] = a, s
+    return ix, score
