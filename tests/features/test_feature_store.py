@@ -1,5 +1,7 @@
 """The HDF5 store: round trip, resume bookkeeping, and readers refusing unfinished files."""
 
+import pickle
+
 import h5py
 import numpy as np
 import pytest
@@ -85,3 +87,18 @@ def test_writer_checks_batches_and_completion(tmp_path):
     w.close()
     with pytest.raises(LsatError, match="unique and sorted"):
         _writer(tmp_path / "y.h5", ids=(5, 5))
+
+
+def test_store_pickles_for_dataloader_workers(tmp_path):
+    out = tmp_path / "x.h5"
+    w = _writer(out)
+    w.write([0, 1, 2], np.full((3, 4, 5), 2.0))
+    w.finish()
+    store = FeatureStore(out)
+    store.get(3)
+    clone = pickle.loads(pickle.dumps(store))
+    assert clone._file is None  # reopened lazily in the worker, not shared
+    np.testing.assert_array_equal(clone.get(7), store.get(7))
+    assert clone.row(11) == 2 and len(clone) == 3
+    store.close()
+    clone.close()

@@ -64,6 +64,7 @@ class FeatureStore:
                 hint = f" (an unfinished {partial_path(self.path).name} exists: rerun lsat extract)"
             raise LsatError(f"feature file not found: {self.path}{hint}")
         self._file: h5py.File | None = None
+        self._features: h5py.Dataset | None = None
         self._pid = -1
         f = self._handle()
         attrs = f.attrs
@@ -103,11 +104,20 @@ class FeatureStore:
                     f"feature file {self.path} is not a readable HDF5 file: {err}"
                 ) from None
             self._pid = os.getpid()
+            self._features = None
         return self._file
+
+    def _dataset(self) -> h5py.Dataset:
+        """The ``features`` dataset of this process's handle (looked up once per open)."""
+        f = self._handle()
+        if self._features is None:
+            self._features = f["features"]
+        return self._features
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_file"] = None
+        state["_features"] = None
         state["_pid"] = -1
         return state
 
@@ -129,26 +139,27 @@ class FeatureStore:
 
     def get(self, image_id: int) -> np.ndarray:
         """Features (N, C) float16 of one image (one contiguous chunk read)."""
-        return self._handle()["features"][self.row(image_id)]
+        return self._dataset()[self.row(image_id)]
 
     def get_many(self, image_ids: Iterable[int]) -> np.ndarray:
         """Features (B, N, C) float16 of several images, in the order given."""
         rows = [self.row(i) for i in image_ids]
         out = np.empty((len(rows), self.num_cells, self.channels), dtype=np.float16)
-        ds = self._handle()["features"]
+        ds = self._dataset()
         for k, r in enumerate(rows):
             ds.read_direct(out, source_sel=np.s_[r], dest_sel=np.s_[k])
         return out
 
     def load_all(self) -> np.ndarray:
         """Every image's features (M, N, C) float16, in ``image_ids`` order."""
-        return self._handle()["features"][...]
+        return self._dataset()[...]
 
     def close(self) -> None:
         if self._file is not None:
             with contextlib.suppress(Exception):
                 self._file.close()
         self._file = None
+        self._features = None
 
     def __enter__(self) -> FeatureStore:
         return self
