@@ -25,6 +25,13 @@ include: "workflow/rules/predict.smk"
 include: "workflow/rules/report.smk"
 
 
+# Light bookkeeping runs where Snakemake runs, not as cluster jobs.
+localrules:
+    all,
+    evaluate_val,
+    summary,
+
+
 rule all:
     default_target: True
     input:
