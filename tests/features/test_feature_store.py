@@ -102,3 +102,24 @@ def test_store_pickles_for_dataloader_workers(tmp_path):
     assert clone.row(11) == 2 and len(clone) == 3
     store.close()
     clone.close()
+
+
+def test_open_retries_without_locking_only_where_locks_are_unsupported(tmp_path, monkeypatch):
+    from lsat.data import features as store_module
+
+    real = h5py.File
+    calls = []
+
+    def fake(path, mode, **kw):
+        calls.append(kw)
+        if "locking" not in kw:
+            raise OSError(message)
+        return real(path, mode, **kw)
+
+    monkeypatch.setattr(store_module.h5py, "File", fake)
+    message = "unable to lock file, errno = 38, error message = 'Function not implemented'"
+    store_module.open_h5(tmp_path / "a.h5", "w").close()
+    assert calls == [{}, {"locking": False}]
+    message = "unable to lock file, errno = 11, error message = 'Resource temporarily unavailable'"
+    with pytest.raises(OSError, match="errno = 11"):
+        store_module.open_h5(tmp_path / "a.h5", "r")

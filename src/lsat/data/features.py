@@ -36,6 +36,22 @@ def partial_path(out: str | os.PathLike[str]) -> Path:
     return p.with_name(p.name + PARTIAL_SUFFIX)
 
 
+def open_h5(path: str | os.PathLike[str], mode: str) -> h5py.File:
+    """Open an HDF5 file, retrying without HDF5 file locking where the filesystem lacks it.
+
+    Cluster filesystems (NFS, Lustre) often refuse the locks HDF5 takes by default
+    ("unable to lock file"); our files have a single writer, so locking adds nothing.
+    """
+    try:
+        return h5py.File(path, mode)
+    except OSError as err:
+        msg = str(err).lower()
+        held = "errno = 11" in msg or "temporarily unavailable" in msg  # another process has it
+        if "lock" not in msg or held:
+            raise
+        return h5py.File(path, mode, locking=False)
+
+
 def _fsync_path(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -98,7 +114,7 @@ class FeatureStore:
     def _handle(self) -> h5py.File:
         if self._file is None or self._pid != os.getpid():
             try:
-                self._file = h5py.File(self.path, "r")
+                self._file = open_h5(self.path, "r")
             except OSError as err:
                 raise LsatError(
                     f"feature file {self.path} is not a readable HDF5 file: {err}"
@@ -212,7 +228,7 @@ class FeatureWriter:
         if not self.partial.exists():
             return None
         try:
-            f = h5py.File(self.partial, "r+")
+            f = open_h5(self.partial, "r+")
         except OSError:
             self.note = f"{self.partial} could not be opened; starting over"
             return None
@@ -237,7 +253,7 @@ class FeatureWriter:
         self.partial.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.partial.with_name(self.partial.name + ".tmp")
         m, n, c = len(self.image_ids), self.num_cells, self.channels
-        with h5py.File(tmp, "w") as f:
+        with open_h5(tmp, "w") as f:
             for key, value in self.attrs.items():
                 f.attrs[key] = value
             f.create_dataset("image_ids", data=self.image_ids, dtype=np.int64)
@@ -246,7 +262,7 @@ class FeatureWriter:
             f["done"][...] = np.zeros(m, dtype=bool)
         _fsync_path(tmp)
         os.replace(tmp, self.partial)
-        return h5py.File(self.partial, "r+")
+        return open_h5(self.partial, "r+")
 
     # -- writing -------------------------------------------------------------------------
     @property
