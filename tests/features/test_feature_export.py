@@ -93,3 +93,34 @@ def test_export_model_missing(coco_images, tmp_path, capsys, missing):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert ("needs features.export_model" if missing == "flag" else "none.pt2") in err
+
+
+def test_export_trar_batches_images_of_different_sizes(tmp_path, make_images):
+    folder = tmp_path / "imgs"
+    make_images(folder, ["1.png", "3.png"], size=(24, 16), seed=1)
+    make_images(folder, ["2.png"], size=(16, 32), seed=2)
+    torch.manual_seed(0)
+    net = PatchNet(32, 3)
+    model = tmp_path / "net.pt2"
+    _export(net, torch.randn(2, 3, 64, 96), {0: Dim.AUTO, 2: Dim.AUTO, 3: Dim.AUTO}, model)
+    out = tmp_path / "mixed.h5"
+    argv = ["extract", "--backend", "export", "--export-model", str(model), "--grid", "16"]
+    assert main([*argv, "--input", str(folder), "--out", str(out), "--batch-size", "3"]) == 0
+    with FeatureStore(out) as store, torch.no_grad():
+        # 16×32 (w×h) → 500×1000 input (longer side capped) → 31×15 map (h×w)
+        x = _input(folder / "2.png", (500, 1000), Image.BILINEAR)
+        y = net(x)
+        assert y.shape == (1, 3, 31, 15)
+        canvas = F.pad(y, (8, 9, 0, 1))
+        expected = F.max_pool2d(canvas, 2)[0].permute(1, 2, 0).reshape(256, 3).numpy()
+        np.testing.assert_allclose(store.get(2).astype(np.float32), expected, rtol=2e-3, atol=2e-3)
+        assert store.get(1).reshape(16, 16, 3)[0].max() == 0  # wide images: top rows padded
+
+
+def test_trar_input_size_keeps_aspect_within_600_1000():
+    from lsat.features.export import trar_input_size
+
+    assert trar_input_size(640, 480) == (800, 600)
+    assert trar_input_size(480, 640) == (600, 800)
+    assert trar_input_size(2000, 500) == (1000, 250)
+    assert trar_input_size(600, 600) == (600, 600)

@@ -48,6 +48,8 @@ def extract(
     with the same images and settings is resumed.
     """
     out = Path(out)
+    if not inputs:
+        raise LsatError(f"no input files to extract into {out}")
     if batch_size < 1:
         raise LsatError(f"batch size must be at least 1; got {batch_size}")
     if not force:
