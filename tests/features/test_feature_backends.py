@@ -137,3 +137,20 @@ def test_config_mode_paths_and_errors(tmp_path, capsys, make_images):
     assert "unknown image set 'train2014'" in capsys.readouterr().err
     assert main([*base, "--dataset", "v", "--image-set", "val2014"]) == 2
     assert "datasets.v.features.source_dir must name" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--grid", "0"], "features.grid must be at least 1; got 0"),
+        (["--cell-pixels", "0"], "features.cell_pixels must be at least 1; got 0"),
+        (["--batch-size", "0"], "batch size must be at least 1; got 0"),
+        (["--image-set", "val"], "--dataset and --image-set need --config"),
+        ([], "without --config, give --input FOLDER and --out FILE.h5"),
+    ],
+)
+def test_bad_flags(coco_images, tmp_path, capsys, flags, message):
+    io = ["--input", str(coco_images), "--out", str(tmp_path / "o.h5")] if flags else []
+    assert main(["extract", *io, *flags]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o.h5").exists()

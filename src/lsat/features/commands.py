@@ -86,10 +86,13 @@ def make_backend(feats: dict[str, Any], device: str | None = None) -> Any:
     from lsat.features.backends import NpyBackend, NpzBackend, PixelsBackend
 
     backend, grid = feats["backend"], int(feats["grid"])
-    if grid < 1:
+    if grid < 1:  # argparse flags bypass the schema's minimum
         raise LsatError(f"features.grid must be at least 1; got {grid}")
     if backend == "pixels":
-        return PixelsBackend(grid, int(feats.get("cell_pixels") or 8))
+        cell = int(feats["cell_pixels"] if feats.get("cell_pixels") is not None else 8)
+        if cell < 1:
+            raise LsatError(f"features.cell_pixels must be at least 1; got {cell}")
+        return PixelsBackend(grid, cell)
     if backend == "npy":
         return NpyBackend(grid)
     if backend == "npz":
