@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsat.errors import LsatError
+
+if TYPE_CHECKING:
+    from lsat.features.backends import Backend
 
 BACKENDS = ("pixels", "npy", "npz", "export")
 
@@ -81,7 +84,7 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
     return feats
 
 
-def make_backend(feats: dict[str, Any], device: str | None = None) -> Any:
+def make_backend(feats: dict[str, Any], device: str | None = None) -> Backend:
     """The backend object named by ``feats['backend']``."""
     from lsat.features.backends import NpyBackend, NpzBackend, PixelsBackend
 
