@@ -29,14 +29,17 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     if not p.is_file():
         raise LsatError(f"checkpoint not found: {p}")
     try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        warnings.warn(
-            f"{p} holds objects beyond tensors; loading it with full unpickling "
-            "(only do this for checkpoints you trust)",
-            stacklevel=2,
-        )
-        ckpt = torch.load(p, map_location="cpu", weights_only=False)
+        try:
+            ckpt = torch.load(p, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as err:
+            if "Weights only load failed" not in str(err):
+                raise
+            warnings.warn(
+                f"{p} holds objects beyond tensors; loading it with full unpickling "
+                "(only do this for checkpoints you trust)",
+                stacklevel=2,
+            )
+            ckpt = torch.load(p, map_location="cpu", weights_only=False)
     except Exception as err:  # truncated or not a torch file at all
         raise LsatError(f"checkpoint {p} cannot be read by torch.load: {err}") from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
