@@ -12,5 +12,9 @@ rule demo_data:
     params:
         config=CONFIG_FILE,
         world=CFG["demo_world"],
+        out_dir=DEMO_DIR,
     shell:
-        "lsat demo-data --config {params.config} > {log} 2>&1"
+        # Snakemake pre-creates the output folders; demo-data only replaces folders it
+        # wrote itself (or empty ones), so drop the empty ones first.
+        "find {params.out_dir} -depth -type d -empty -delete;"
+        " lsat demo-data --config {params.config} > {log} 2>&1"

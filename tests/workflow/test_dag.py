@@ -1,0 +1,175 @@
+"""The Snakemake DAG without running it: lint, jobs, resources, errors, and agreement with
+dvc.yaml (same `lsat` commands on the same inputs and outputs for the same config)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from wf_helpers import BIN, REPO, make_project, run, snakemake, text, tiny_config, write_config
+
+LSAT_CMD = re.compile(r"(lsat \S+.*?)(?:\s*>\s*\S+\s+2>&1)?\s*$")
+
+
+def normalise(cmd: str) -> str:
+    """The `lsat ...` part of a shell command, whitespace collapsed, log redirect dropped."""
+    cmd = " ".join(cmd.split())
+    start = cmd.index("lsat ")
+    match = LSAT_CMD.match(cmd[start:])
+    assert match, cmd
+    return match.group(1)
+
+
+def snakemake_jobs(project: Path) -> dict[str, dict[str, set[str]]]:
+    """Normalised command → {inputs, outputs} of every job of the default target (dry run)."""
+    out = snakemake(project, "-n", "-p", "all").stdout
+    jobs: dict[str, dict[str, set[str]]] = {}
+    for block in re.split(r"^(?=(?:local)?rule \w+:$)", out, flags=re.M)[1:]:
+        fields = dict(re.findall(r"^\s+(input|output): (.*)$", block, flags=re.M))
+        shell = re.search(r"^Shell command: (.*)$", block, flags=re.M)
+        if shell is None or shell.group(1) == "None":  # rule all
+            continue
+        jobs[normalise(shell.group(1))] = {
+            f"{key}s": set(fields.get(key, "").split(", ")) - {""} for key in ("input", "output")
+        }
+    return jobs
+
+
+def dvc_stages(project: Path) -> dict[str, dict[str, set[str]]]:
+    from dvc.dependency.param import ParamsDependency
+    from dvc.repo import Repo
+
+    repo = Repo(str(project), uninitialized=True)
+    stages = {}
+    for stage in repo.index.stages:
+        deps = {d.def_path for d in stage.deps if not isinstance(d, ParamsDependency)}
+        outs = {o.def_path for o in stage.outs}
+        stages[normalise(stage.cmd)] = {"inputs": deps, "outputs": outs, "name": stage.addressing}
+    return stages
+
+
+def covers(paths: set[str], others: set[str]) -> bool:
+    """Every path of ``others`` is one of ``paths`` or lies inside one of them."""
+    return all(any(o == p or o.startswith(p.rstrip("/") + "/") for p in paths) for o in others)
+
+
+def test_lint_and_format(project):
+    assert "good condition" in text(snakemake(project, "--lint"))
+    run([str(BIN / "snakefmt"), "--check", "Snakefile", "workflow"], project)
+
+
+def test_dvc_and_snakemake_agree(project):
+    sm, dv = snakemake_jobs(project), dvc_stages(project)
+    assert sorted(sm) == sorted(dv), "the two DAGs run different commands"
+    for cmd, job in sm.items():
+        stage = dv[cmd]
+        where = f"{cmd}\n(dvc stage {stage['name']})"
+        # DVC may name a folder where Snakemake names the files in it (demo_data).
+        assert covers(stage["outputs"], job["outputs"]), f"outputs differ: {where}"
+        assert covers(job["outputs"], stage["outputs"]) or all(
+            any(j.startswith(o + "/") for j in job["outputs"]) for o in stage["outputs"]
+        ), f"outputs differ: {where}"
+        assert job["inputs"] == stage["inputs"], f"inputs differ: {where}"
+    assert len(sm) == 14 - 1  # all jobs but `all`; summary and demo_data included
+
+
+def test_dvc_params_exist_in_config():
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    for name, stage in stages.items():
+        body = stage.get("do", stage)
+        for entry in body.get("params", []):
+            for key in entry["config/config.yaml"]:
+                node = cfg
+                for part in key.split("."):
+                    assert part in node, f"dvc stage {name}: {key} not in config/config.yaml"
+                    node = node[part]
+
+
+def test_default_target_jobs(project):
+    out = text(snakemake(project, "-n", "--quiet", "rules"))
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
+    assert counts == {
+        "all": "1",
+        "demo_data": "1",
+        "extract": "3",
+        "vocab": "1",
+        "train": "2",
+        "predict_val": "2",
+        "evaluate_val": "2",
+        "predict_test": "1",
+        "summary": "1",
+        "total": "14",
+    }
+
+
+def test_gpus_become_resources_and_ddp(tmp_path):
+    cfg = tiny_config()
+    cfg["datasets"]["demo"]["resources"] = {"gpu": 2, "cpus": 4, "mem_mb": 3000, "runtime": 7}
+    project = make_project(tmp_path / "p", cfg)
+    out = text(snakemake(project, "-n", "-p", "--cores", "4", "results/demo/train/model.pt"))
+    train = out[out.index("rule train:") :]
+    assert re.search(r"resources: .*gpu=2", train) and "mem_mb=3000" in train
+    assert "runtime=7" in train and "threads: 4" in train
+    assert "lsat train --config config/config.yaml --dataset demo --split train --nproc 2" in out
+    extract = out[out.index("rule extract:") :]
+    assert re.search(r"resources: .*gpu=1", extract.split("\n\n")[0])
+
+
+def test_missing_raw_files_one_message(tmp_path):
+    cfg = tiny_config()
+    cfg["datasets"]["vqa"] = {
+        "format": "vqa",
+        "raw_dir": "raw",
+        "features": {"backend": "npy", "source_dir": "feats", "grid": 8},
+        "train": {"splits": ["train+val+vg"]},
+    }
+    project = make_project(tmp_path / "p", cfg)
+    (project / "raw").mkdir()
+    (project / "raw" / "v2_OpenEnded_mscoco_train2014_questions.json").write_text("{}")
+    proc = snakemake(project, "-n", "results/vqa/result_test.json", check=False)
+    assert proc.returncode != 0
+    text = proc.stdout + proc.stderr
+    assert "dataset 'vqa' is missing 9 input file(s)" in text
+    for name in (
+        r"raw/v2_mscoco_train2014_annotations.json\s+VQA-v2 train annotations",
+        r"raw/v2_OpenEnded_mscoco_test2015_questions.json\s+VQA-v2 test questions",
+        r"raw/VG_questions.json\s+VQA-v2 vg questions",
+        r"raw/VG_annotations.json\s+VQA-v2 vg annotations",
+        r"feats/test2015\s+folder of official .npy features of test2015",
+    ):
+        assert re.search(name, text), name
+    assert "raw/v2_OpenEnded_mscoco_train2014_questions.json" not in text  # it exists
+    assert "MissingInputException" not in text
+
+
+def test_invalid_config_fails_at_parse_time(project):
+    cfg = tiny_config()
+    cfg["datasets"]["demo"]["train"]["max_epoch"] = 0
+    write_config(project, cfg)
+    proc = snakemake(project, "-n", check=False)
+    assert proc.returncode != 0 and "max_epoch" in proc.stdout + proc.stderr
+
+
+def test_command_line_config_is_what_lsat_reads(project):
+    """--config/--configfile are merged by Snakemake; lsat must read the merged settings."""
+    extra = project / "more.yaml"
+    extra.write_text("datasets: {demo: {train: {max_epoch: 3}}}\n")
+    proc = snakemake(project, "-n", "-p", "results/demo/train/model.pt", "--configfile", str(extra))
+    used = re.search(r"lsat train --config (\S+)", text(proc)).group(1)
+    assert used.startswith(".snakemake/lsat/config-")
+    merged = yaml.safe_load((project / used).read_text())
+    assert merged["datasets"]["demo"]["train"]["max_epoch"] == 3
+    assert merged["datasets"]["demo"]["train"]["batch_size"] == 32  # from config.yaml
+
+
+@pytest.mark.parametrize("bad", ["data/elsewhere"])
+def test_demo_raw_dir_must_match_demo_world(project, bad):
+    cfg = tiny_config()
+    cfg["datasets"]["demo"]["raw_dir"] = bad
+    write_config(project, cfg)
+    proc = snakemake(project, "-n", check=False)
+    assert proc.returncode != 0
+    assert "its raw_dir must be data/demo/vqa" in proc.stdout + proc.stderr
