@@ -8,6 +8,7 @@ list, the soft targets and the accuracy of official checkpoints all depend on it
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -95,11 +96,12 @@ def normalize_answer(answer: str) -> str:
     return process_digit_article(process_punctuation(answer))
 
 
+@functools.lru_cache(maxsize=1 << 20)
 def prep_answer(answer: str) -> str:
     """MCAN/TRAR ``prep_ans``: the official normalisation, then every comma removed.
 
     Used for the answer dictionary and the soft targets, so that ours match official
-    checkpoints' answer lists.
+    checkpoints' answer lists. Cached: VQA-v2 has 4.4M annotator answers but few distinct.
     """
     return normalize_answer(answer).replace(",", "")
 
