@@ -50,9 +50,7 @@ def build_model(
         )
     model = Net(cfg, token_size, answer_size)
     if pretrained_emb is not None:
-        emb = torch.as_tensor(
-            np.asarray(pretrained_emb) if not torch.is_tensor(pretrained_emb) else pretrained_emb
-        )
+        emb = torch.as_tensor(pretrained_emb)
         expected = tuple(model.embedding.weight.shape)
         if tuple(emb.shape) != expected:
             raise LsatError(

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from lsat.errors import LsatError
 from lsat.models.config import ModelConfig
 from lsat.models.layers import FFN, AttFlat, LayerNorm, MHAtt, SelfAtt
-from lsat.models.masks import OrderMasks, WindowLayout
+from lsat.models.masks import OrderMasks, WindowLayout, WindowMasks
 from lsat.models.trar import SARoutingBlock, tau_schedule
 from lsat.models.windows import WindowAttention
 
@@ -58,7 +58,9 @@ class Decoder(nn.Module):
         self.dropout2, self.norm2 = nn.Dropout(p), LayerNorm(h)
         self.dropout3, self.norm3 = nn.Dropout(p), LayerNorm(h)
 
-    def forward(self, x: Tensor, y: Tensor, x_masks, y_mask: Tensor, tau: Tensor) -> Tensor:  # type: ignore[no-untyped-def]
+    def forward(
+        self, x: Tensor, y: Tensor, x_masks: Tensor | WindowMasks, y_mask: Tensor, tau: Tensor
+    ) -> Tensor:
         x = self.norm1(x + self.dropout1(self.mhatt1(x, x_masks, tau)))
         x = self.norm2(x + self.dropout2(self.mhatt2(y, y, x, y_mask)))
         return self.norm3(x + self.dropout3(self.ffn(x)))

@@ -54,13 +54,21 @@ class RouterAttPool(nn.Module):
 class RoutingBlock(nn.Module):
     """Predicts α (B, L) from the decoder input x (B, N, D): pool, MLP D → D/2 → L."""
 
-    def __init__(self, hidden: int, num_orders: int, pooling: str, routing: str, binarize: bool):
+    def __init__(
+        self,
+        hidden: int,
+        num_orders: int,
+        pooling: str,
+        routing: str,
+        binarize: bool,
+        dropout_r: float = 0.1,
+    ) -> None:
         super().__init__()
         self.pooling = pooling
         self.routing = routing
         self.binarize = binarize
         if pooling == "attention":
-            self.pool: nn.Module | None = RouterAttPool(hidden)
+            self.pool: nn.Module | None = RouterAttPool(hidden, dropout_r)
         elif pooling == "fc":
             self.pool = nn.Linear(hidden, 1)
         else:
@@ -107,7 +115,7 @@ class SARoutingBlock(MHAtt):
         binarize: bool,
     ) -> None:
         super().__init__(hidden, heads, dropout_r)
-        self.routing_block = RoutingBlock(hidden, num_orders, pooling, routing, binarize)
+        self.routing_block = RoutingBlock(hidden, num_orders, pooling, routing, binarize, dropout_r)
 
     def forward(self, x: Tensor, masks: Tensor, tau: Tensor) -> Tensor:  # type: ignore[override]
         """``masks`` (B, L, 1, N, N) from :class:`~lsat.models.masks.OrderMasks`."""
