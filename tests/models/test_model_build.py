@@ -7,6 +7,7 @@ import pytest
 import torch
 from model_helpers import ANSWERS, TINY, TOKENS, tiny_batch
 
+from lsat.config import load_schema
 from lsat.errors import LsatError
 from lsat.models import OPTION_KEYS, build_model
 
@@ -126,3 +127,8 @@ def test_pretrained_embedding_is_copied_and_trainable() -> None:
             pretrained_emb=emb[:, :8],
             **TINY,
         )
+
+
+def test_option_keys_are_the_config_schema_keys() -> None:
+    options = load_schema()["$defs"]["model"]["properties"]["options"]["properties"]
+    assert set(OPTION_KEYS) == set(options)
