@@ -59,6 +59,7 @@ TINY_CONFIG: dict[str, Any] = {
             "raw_dir": "data/demo/vqa",
             "demo": True,
             "features": {"backend": "pixels", "grid": 4, "cell_pixels": 2},
+            "vocab": {"glove": None, "answer_dict": None},
             "model": TINY_MODEL,
             "train": {"splits": ["train", "train+val"], "result_split": "train+val", **TINY_TRAIN},
             "resources": {"cpus": 1, "mem_mb": 1000},
