@@ -112,6 +112,11 @@ def test_question_families_and_yes_no_are_balanced(tmp_path):
 
 
 def test_refuses_to_replace_a_folder_it_did_not_write(tmp_path):
+    (tmp_path / "clevr" / "images" / "train").mkdir(parents=True)  # empty folders are fine
+    (tmp_path / "vqa" / "images").mkdir(parents=True)
+    write_demo(tmp_path, images={"train": 1, "val": 1, "test": 1, "vg": 1})
+    assert (tmp_path / "clevr" / "images" / "train" / "CLEVR_train_000000.png").is_file()
+    tmp_path = tmp_path / "other"
     (tmp_path / "vqa").mkdir()
     (tmp_path / "vqa" / "precious.json").write_text("{}")
     with pytest.raises(LsatError, match=r"vqa exists and was not written by lsat demo-data"):

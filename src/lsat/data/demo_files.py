@@ -179,7 +179,8 @@ def write_demo(
 def _fresh(folder: Path, params: dict[str, Any]) -> Path:
     """Empty ``folder`` (only if lsat demo-data made it) and mark it as ours first thing."""
     if folder.exists():
-        if not (folder / MARKER).is_file() and any(folder.iterdir()):
+        # Folders holding no file at all (as Snakemake pre-creates them) count as empty.
+        if not (folder / MARKER).is_file() and any(p.is_file() for p in folder.rglob("*")):
             raise LsatError(
                 f"{folder} exists and was not written by lsat demo-data (no {MARKER}); "
                 "choose another --out or remove it yourself"
