@@ -4,9 +4,10 @@
 # is left alone. Needs the Debian packages slurmctld slurmd slurm-client munge.
 #
 # Everything lives in $LSAT_SLURM_DIR (default /tmp/lsat-slurm): slurm.conf, gres.conf,
-# state, spool, logs and pid files. Clients find it through SLURM_CONF, so export
-#   SLURM_CONF=$LSAT_SLURM_DIR/slurm.conf
-# before sbatch/squeue/snakemake (the script prints that line). Two fake GPUs
+# state, spool, logs and pid files. Clients find it through SLURM_CONF (the script prints
+# the export line); job steps inside batch jobs do not see SLURM_CONF, so the default
+# /etc/slurm/slurm.conf is made a link to it too -- unless that file is a real
+# configuration, which is never touched (then the script stops). Two fake GPUs
 # (gres.conf File=/dev/tty[0-1], the trick of Slurm's own test suite) let jobs ask for
 # --gpus; no accounting daemon, so job status comes from squeue.
 set -euo pipefail
@@ -31,6 +32,11 @@ if [[ -f $CONF ]] && healthy; then
     echo "Slurm already running ($CONF)"
     echo "export SLURM_CONF=$CONF"
     exit 0
+fi
+
+ETC_CONF=/etc/slurm/slurm.conf
+if [[ -e $ETC_CONF && ! -L $ETC_CONF ]]; then
+    die "$ETC_CONF is a real Slurm configuration; not starting a test cluster beside it"
 fi
 
 mkdir -p "$DIR"/{state,spool,log}
@@ -68,6 +74,8 @@ $NODE Gres=gpu:2 State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF_EOF
 echo "NodeName=$HOST Name=gpu File=/dev/tty[0-1]" > "$DIR/gres.conf"
+mkdir -p /etc/slurm
+ln -sfn "$CONF" "$ETC_CONF"
 
 # munge: a key, and the daemon running as user munge.
 if [[ ! -s /etc/munge/munge.key ]]; then

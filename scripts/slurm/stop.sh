@@ -12,3 +12,7 @@ for daemon in slurmd slurmctld; do
         echo "stopped $daemon ($pid)"
     fi
 done
+# Drop the /etc/slurm/slurm.conf link start.sh made (only if it points into $DIR).
+if [[ -L /etc/slurm/slurm.conf && $(readlink /etc/slurm/slurm.conf) == "$DIR/"* ]]; then
+    rm /etc/slurm/slurm.conf
+fi
