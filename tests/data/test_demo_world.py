@@ -116,11 +116,11 @@ def test_refuses_to_replace_a_folder_it_did_not_write(tmp_path):
     (tmp_path / "vqa" / "images").mkdir(parents=True)
     write_demo(tmp_path, images={"train": 1, "val": 1, "test": 1, "vg": 1})
     assert (tmp_path / "clevr" / "images" / "train" / "CLEVR_train_000000.png").is_file()
-    tmp_path = tmp_path / "other"
-    (tmp_path / "vqa").mkdir()
-    (tmp_path / "vqa" / "precious.json").write_text("{}")
+    other = tmp_path / "other"
+    (other / "vqa" / "sub").mkdir(parents=True)
+    (other / "vqa" / "sub" / "precious.json").write_text("{}")
     with pytest.raises(LsatError, match=r"vqa exists and was not written by lsat demo-data"):
-        write_demo(tmp_path, images={"train": 1, "val": 1, "test": 1, "vg": 1})
+        write_demo(other, images={"train": 1, "val": 1, "test": 1, "vg": 1})
 
 
 def test_image_pixels_are_never_all_zero(demo):
