@@ -1,0 +1,139 @@
+"""Training throughput (samples/s) of TRAR, MCAN and LSAT at the paper configuration.
+
+Paper configuration (MODEL.md §4): batch 64, 8×8×2048 grid features, 14 question tokens,
+20,573 tokens, 3,129 answers, Adam (0.9, 0.98), BCE-with-logits summed. Each variant runs
+warm-up steps (compilation, allocator) then timed steps on random inputs in one process, so
+ratios between variants are measured on the same machine state.
+
+    python benchmarks/bench_train.py                      # CPU: trar/mcan/lsat × eager/compile/bf16
+    python benchmarks/bench_train.py --device cuda --models trar --variants bf16,bf16+compile
+
+On CUDA it also prints model FLOP utilisation (MFU) against ``--peak-tflops``, counting the
+training FLOPs per sample with torch's FLOP counter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from lsat.models import build_model
+
+TOKENS, ANSWERS, T, N, C = 20573, 3129, 14, 64, 2048
+
+
+def make_step(model, optimizer, amp: torch.dtype | None, device: str):
+    loss_fn = torch.nn.BCEWithLogitsLoss(reduction="sum")
+
+    def step(img, ques, target):
+        with torch.autocast(device_type=device, dtype=amp, enabled=amp is not None):
+            logits = model(img, ques)
+        loss = loss_fn(logits.float(), target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+
+    return step
+
+
+def batch(batch_size: int, device: str):
+    g = torch.Generator().manual_seed(0)
+    img = torch.randn(batch_size, N, C, generator=g).to(device)
+    ques = torch.randint(3, TOKENS, (batch_size, T), generator=g).to(device)
+    target = (torch.rand(batch_size, ANSWERS, generator=g) > 0.999).float().to(device)
+    return img, ques, target
+
+
+def flops_per_sample(name: str, device: str, batch_size: int) -> float:
+    model = build_model(name, dataset="vqa", token_size=TOKENS, answer_size=ANSWERS).to(device)
+    img, ques, target = batch(batch_size, device)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            model(img, ques), target, reduction="sum"
+        )
+        loss.backward()
+    return counter.get_total_flops() / batch_size
+
+
+def measure(name: str, variant: str, args) -> dict:
+    torch.manual_seed(0)
+    device = args.device
+    model = build_model(name, dataset="vqa", token_size=TOKENS, answer_size=ANSWERS).to(device)
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-9)
+    amp = torch.bfloat16 if "bf16" in variant else None
+    step = make_step(model, opt, amp, device)
+    if "compile" in variant:
+        mode = "max-autotune-no-cudagraphs" if "autotune" in variant else None
+        model.forward = torch.compile(model.forward, mode=mode)
+    img, ques, target = batch(args.batch_size, device)
+    for _ in range(args.warmup):
+        step(img, ques, target)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        loss = step(img, ques, target)
+    loss.item()
+    sync()
+    elapsed = time.perf_counter() - start
+    return {
+        "model": name,
+        "variant": variant,
+        "samples_per_s": args.batch_size * args.steps / elapsed,
+        "step_ms": 1000 * elapsed / args.steps,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--models", default="trar,mcan,lsat")
+    parser.add_argument("--variants", default="eager,compile,bf16,bf16+compile")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    parser.add_argument("--peak-tflops", type=float, default=989.0, help="bf16 dense peak (H100)")
+    parser.add_argument("--json", help="also write the rows to this JSON file")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.device == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    print(
+        f"# torch {torch.__version__}, {platform.processor() or platform.machine()}, "
+        f"threads {torch.get_num_threads()}, device {args.device}"
+        + (f" ({torch.cuda.get_device_name()})" if args.device == "cuda" else "")
+    )
+    rows = []
+    for name in args.models.split(","):
+        flops = flops_per_sample(name, args.device, 4)
+        for variant in args.variants.split(","):
+            row = measure(name, variant, args)
+            row["gflop_per_sample"] = flops / 1e9
+            row["achieved_tflops"] = row["samples_per_s"] * flops / 1e12
+            if args.device == "cuda":
+                row["mfu_percent"] = 100 * row["achieved_tflops"] / args.peak_tflops
+            rows.append(row)
+            extra = f"  MFU {row['mfu_percent']:.1f}%" if "mfu_percent" in row else ""
+            print(
+                f"{name:5s} {variant:14s} {row['samples_per_s']:9.1f} samples/s  "
+                f"{row['step_ms']:8.1f} ms/step  {row['gflop_per_sample']:.2f} GFLOP/sample"
+                f"  {row['achieved_tflops']:.3f} TFLOP/s{extra}"
+            )
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
