@@ -53,12 +53,11 @@ class TinyNet(nn.Module):
         self.img = nn.Linear(6, 8)
         self.drop = nn.Dropout(dropout)
         self.out = nn.Linear(8, answers)
-        self.tau = 1.0
         self.tau_calls: list[int] = []
 
-    def update_tau(self, epoch: int, max_epoch: int, warmup: int) -> None:
-        self.tau = 10.0 / (epoch + 1)
+    def update_tau(self, epoch: int, max_epoch: int, warmup: int) -> float:
         self.tau_calls.append(epoch)
+        return 10.0 / (epoch + 1)
 
     def forward(self, img: torch.Tensor, ques: torch.Tensor) -> torch.Tensor:
         h = torch.relu(self.emb(ques).mean(1) + self.img(img).mean(1))

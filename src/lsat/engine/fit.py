@@ -23,7 +23,14 @@ from lsat.errors import LsatError
 from lsat.paths import split_parts
 
 # Train keys that change speed or bookkeeping but not the trained weights.
-_NEUTRAL_TRAIN_KEYS = ("splits", "result_split", "num_workers", "feature_residency", "compile")
+_NEUTRAL_TRAIN_KEYS = (
+    "splits",
+    "result_split",
+    "num_workers",
+    "feature_residency",
+    "compile",
+    "cpu_threads",
+)
 
 
 def load_dataset_config(config: str | Path, dataset: str, sets: list[str]) -> DatasetConfig:
@@ -101,11 +108,16 @@ def _train_in_env(
     from lsat.models import build_model
 
     tc = ds.train
+    if tc.get("cpu_threads"):
+        torch.set_num_threads(int(tc["cpu_threads"]))
     seed_everything(tc["seed"], tc["deterministic"])
     residency = tc["feature_residency"]
     train_set = _build_data(ds, qsets, residency)
     emb, emb_note = _pretrained(ds)
     options = dict(ds.model.get("options") or {})
+    # The features decide the input sizes unless the config pins them.
+    options.setdefault("img_feat_size", int(train_set.channels))
+    options.setdefault("img_scale", int(train_set.grid))
     model = build_model(
         ds.model["name"],
         dataset=ds.format,
@@ -177,6 +189,7 @@ def predict_run(
     out: str | Path | None = None,
     sets: list[str] | None = None,
     model_path: str | Path | None = None,
+    metrics_out: str | Path | None = None,
 ) -> dict[str, Any]:
     """Predict ``on`` (val or test) with the final model of ``split``; write the files."""
     from lsat.engine.predict import (
@@ -193,6 +206,8 @@ def predict_run(
     path = Path(model_path) if model_path else ds.paths.final_model(split)
     device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
     model, meta = load_trained_model(path, device)
+    if ds.train.get("cpu_threads"):
+        torch.set_num_threads(int(ds.train["cpu_threads"]))
     residency = ds.train["feature_residency"]
     if residency == "gpu" and device.type != "cuda":
         residency = "ram"
@@ -206,4 +221,6 @@ def predict_run(
         residency=residency,
         num_workers=ds.train["num_workers"],
     )
-    return write_predictions(ds, split, on, answers, Path(out) if out else None)
+    out_path = Path(out) if out else None
+    metrics_path = Path(metrics_out) if metrics_out else None
+    return write_predictions(ds, split, on, answers, out_path, metrics_path)

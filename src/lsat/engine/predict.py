@@ -99,7 +99,12 @@ def check_sizes(meta: dict[str, Any], dataset: Any, model_path: Path, ds: Any) -
 
 
 def write_predictions(
-    ds: Any, split: str, on: str, answers: dict[int, str], out: Path | None
+    ds: Any,
+    split: str,
+    on: str,
+    answers: dict[int, str],
+    out: Path | None,
+    metrics_out: Path | None = None,
 ) -> dict[str, Any]:
     """Write the files of ``lsat predict``; return what was written (paths, metrics)."""
     entries = [{"question_id": q, "answer": a} for q, a in sorted(answers.items())]
@@ -107,7 +112,7 @@ def write_predictions(
         path = out or ds.paths.val_predictions(split)
         write_result(path, entries, list(answers))
         metrics = val_evaluator(ds)(answers)
-        write_json_atomic(ds.paths.val_metrics(split), metrics)
+        write_json_atomic(metrics_out or ds.paths.val_metrics(split), metrics)
         return {"predictions": str(path), "metrics": metrics}
     qfile = question_file(ds.raw_dir, ds.format, "test")
     if ds.format == "clevr":

@@ -155,9 +155,11 @@ class Trainer:
             net = nn.parallel.DistributedDataParallel(net, device_ids=ids)
         if self.cfg["compile"]:
             mode = None if self.cfg["compile"] == "default" else self.cfg["compile"]
+            torch._dynamo.config.allow_rnn = True  # the question LSTM, in one graph
             net = torch.compile(net, mode=mode)
         self.net = net
         self.epoch, self.step = 0, 0
+        self.tau: float | None = None
         self.history: list[dict[str, Any]] = []
         self.log_lines = list(spec.header)
         self.partial = {"loss": 0.0, "seconds": 0.0}
@@ -269,8 +271,9 @@ class Trainer:
         )
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+        self.tau = None
         if hasattr(self.model, "update_tau"):
-            self.model.update_tau(self.epoch, c["max_epoch"], c["warmup_epochs"])
+            self.tau = self.model.update_tau(self.epoch, c["max_epoch"], c["warmup_epochs"])
         self.model.train()
         return lr
 
@@ -324,7 +327,7 @@ class Trainer:
             "loss": loss,
             "seconds": seconds,
             "samples_per_s": seen / max(seconds, 1e-9),
-            "tau": _tau(self.model),
+            "tau": None if self.tau is None else float(self.tau),
             "val": None,
         }
         if self.validate is not None and self.cfg["eval_every_epoch"]:
@@ -365,13 +368,6 @@ class Trainer:
         )
         write_curves(self.spec.layout.curves, self.history)
         write_reports(self.spec.layout, self.summary(), self.log_lines)
-
-
-def _tau(model: nn.Module) -> float | None:
-    tau = getattr(model, "tau", None)
-    if isinstance(tau, torch.Tensor) and tau.numel() == 1:
-        return float(tau.item())
-    return float(tau) if isinstance(tau, int | float) else None
 
 
 def train(
