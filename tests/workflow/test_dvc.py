@@ -37,6 +37,8 @@ def test_repro_push_pull_round_trip(project, tmp_path):
     metrics = json.loads(dvc(project, "metrics", "show", "--json").stdout)
     assert "results/demo/train/val_metrics.json" in json.dumps(metrics)
     assert "Data and pipelines are up to date" in text(dvc(project, "status"))
+    plots = dvc(project, "plots", "show", "--json").stdout
+    assert "Training loss" in plots and "curves.png" in plots and '"loss"' in plots
 
     before = digests(project)
     assert "results/demo/train+val/model.pt" in before and "data/demo/vqa/DEMO_WORLD.json" in before

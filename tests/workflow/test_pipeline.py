@@ -113,3 +113,28 @@ def test_headline_command_on_official_names(tmp_path):
     assert all(isinstance(r["answer"], str) for r in result)
     run(["lsat", "validate-result", "--result", target, "--questions", str(questions)], project)
     assert NOTHING in text(snakemake(project, "--cores", "all", target))
+
+
+def test_clevr_layout_result_files(tmp_path):
+    """The CLEVR-format demo: CLEVR accuracy per category and both result files."""
+    cfg = tiny_config()
+    cfg["default_dataset"] = "demo-clevr"
+    cfg["datasets"] = {
+        "demo-clevr": {
+            "format": "clevr",
+            "raw_dir": "data/demo/clevr",
+            "demo": True,
+            "features": {"backend": "pixels", "grid": 4, "cell_pixels": 2},
+            "model": TINY_MODEL,
+            "train": {"splits": ["train"], **TINY_TRAIN},
+            "resources": {"cpus": 1, "mem_mb": 1000},
+        }
+    }
+    project = make_project(tmp_path / "project", cfg)
+    out = text(snakemake(project, "--cores", "2", "-p", timeout=600))
+    assert "--format clevr" in out
+    res = project / "results" / "demo-clevr"
+    metrics = json.loads((res / "train" / "val_metrics.json").read_text())
+    assert "perCategory" in metrics and 0 <= metrics["overall"] <= 100
+    lines = (res / "result_test.txt").read_text().splitlines()
+    assert len(lines) == len(json.loads((res / "result_test.json").read_text())) > 0
