@@ -81,10 +81,6 @@ def ds_of(wildcards):
     return DATASETS[wildcards.dataset]
 
 
-def rpaths(wildcards):
-    return DATASETS[wildcards.dataset].paths
-
-
 def qsets_needed(ds):
     """Question sets a dataset's full pipeline reads: train, val, test and VG when trained on."""
     qsets = ["train", "val", "test"]
