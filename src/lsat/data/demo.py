@@ -25,7 +25,11 @@ COLORS = {
     "purple": (150, 60, 190),
     "cyan": (30, 190, 210),
 }
-BACKGROUND = (235, 235, 228)  # light: all-zero feature cells would mean padding
+# Light background (all-zero feature cells would mean padding) with a gentle gradient:
+# red fades left → right, blue top → bottom. MCAN/TRAR give grid cells no position
+# embedding, so this is what lets a model tell where a cell is (left/right, distances).
+BACKGROUND = (245, 235, 245)  # top-left corner
+GRADIENT = 60  # red (blue) drop from the left (top) edge to the right (bottom) edge
 SHAPES = ("circle", "square", "triangle")
 SIZES = ("large", "small")
 SLOTS = 4  # slots per side

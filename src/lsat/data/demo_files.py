@@ -23,12 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from lsat.data.demo import (
     BACKGROUND,
     COLORS,
+    GRADIENT,
     SHAPES,
     SIZES,
     SLOTS,
@@ -61,7 +63,7 @@ def render(scene: list[Obj], size: int) -> Image.Image:
     """RGB image of a scene on the light background."""
     big = size * SUPERSAMPLE
     slot = big / SLOTS
-    img = Image.new("RGB", (big, big), BACKGROUND)
+    img = Image.fromarray(background(big))
     draw = ImageDraw.Draw(img)
     for o in scene:
         r = slot * (0.44 if o.size == "large" else 0.2)
@@ -75,6 +77,16 @@ def render(scene: list[Obj], size: int) -> Image.Image:
         else:
             draw.polygon([(cx, cy - r), (cx + r, cy + r * 0.8), (cx - r, cy + r * 0.8)], fill=fill)
     return img.resize((size, size), Image.Resampling.BOX)
+
+
+def background(size: int) -> np.ndarray:
+    """(size, size, 3) uint8 light background with the position gradient of the demo."""
+    ramp = np.arange(size, dtype=np.float64) / max(size - 1, 1) * GRADIENT
+    bg = np.empty((size, size, 3), np.float64)
+    bg[..., 0] = BACKGROUND[0] - ramp[None, :]
+    bg[..., 1] = BACKGROUND[1]
+    bg[..., 2] = BACKGROUND[2] - ramp[:, None]
+    return np.round(bg).astype(np.uint8)
 
 
 def annotator_answers(q: DemoQuestion, rng: random.Random) -> list[str]:
