@@ -1,0 +1,195 @@
+"""The engine on the real demo pipeline: demo-data → extract → vocab → train → predict."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from lsat.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+TINY_MODEL = {
+    "layer": 1,
+    "hidden_size": 16,
+    "ff_size": 32,
+    "multi_head": 2,
+    "flat_mlp_size": 16,
+    "flat_out_size": 32,
+    "word_embed_size": 16,
+    "orders": [0, 1],
+}
+TINY_TRAIN = {
+    "splits": ["train"],
+    "batch_size": 16,
+    "max_epoch": 2,
+    "lr_base": 1e-3,
+    "warmup_epochs": 1,
+    "lr_decay_list": [1],
+    "cpu_threads": 1,
+}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("world")
+    feats = {"backend": "pixels", "grid": 4, "cell_pixels": 2}
+    cfg = {
+        "results_dir": str(root / "results"),
+        "demo_world": {
+            "out_dir": str(root / "data"),
+            "images": {"train": 16, "val": 6, "test": 6, "vg": 4},
+            "questions_per_image": 4,
+            "image_size": 32,
+        },
+        "datasets": {
+            "demo": {
+                "format": "vqa",
+                "raw_dir": str(root / "data" / "vqa"),
+                "demo": True,
+                "features": feats,
+                "model": {"name": "trar", "options": TINY_MODEL},
+                "train": TINY_TRAIN,
+            },
+            "demo-clevr": {
+                "format": "clevr",
+                "raw_dir": str(root / "data" / "clevr"),
+                "demo": True,
+                "features": feats,
+                "model": {"name": "mcan", "options": TINY_MODEL},
+                "train": TINY_TRAIN,
+            },
+        },
+    }
+    path = root / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    c = ["--config", str(path)]
+    assert main(["demo-data", *c]) == 0
+    for ds, sets in (
+        ("demo", ("train2014", "val2014", "test2015")),
+        ("clevr", ("train", "val", "test")),
+    ):
+        name = "demo" if ds == "demo" else "demo-clevr"
+        for s in sets:
+            assert main(["extract", *c, "--dataset", name, "--image-set", s]) == 0
+        assert main(["vocab", *c, "--dataset", name]) == 0
+    return root, path
+
+
+def _lsat(args, env=None, check=True):
+    full = {**os.environ, **(env or {})}
+    proc = subprocess.run(
+        [sys.executable, "-m", "lsat.cli", *args], env=full, capture_output=True, text=True
+    )
+    if check:
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc
+
+
+def _weights(path):
+    return torch.load(path, weights_only=False)["state_dict"]
+
+
+def test_train_predict_validate_vqa(world, capsys):
+    root, cfg = world
+    c = ["--config", str(cfg), "--dataset", "demo", "--split", "train"]
+    assert main(["train", *c]) == 0
+    run = root / "results" / "demo" / "train"
+    for name in ("model.pt", "metrics.json", "log.txt", "curves.png", "checkpoints/epoch2.pt"):
+        assert (run / name).is_file(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics["epochs"][-1]["val"]["perAnswerType"]) <= {"yes/no", "number", "other"}
+    assert "random init" in (run / "log.txt").read_text()
+
+    assert main(["predict", *c, "--on", "val"]) == 0
+    val = json.loads((run / "val_metrics.json").read_text())
+    assert val["overall"] == metrics["epochs"][-1]["val"]["overall"]
+    assert main(["predict", *c, "--on", "test"]) == 0
+    result = root / "results" / "demo" / "result_test.json"
+    qfile = root / "data" / "vqa" / "v2_OpenEnded_mscoco_test2015_questions.json"
+    entries = json.loads(result.read_text())
+    assert len(entries) == len(json.loads(qfile.read_text())["questions"])
+    check = ["validate-result", "--questions", str(qfile), "--result"]
+    assert main([*check, str(result)]) == 0
+    bad = root / "bad.json"
+    bad.write_text(json.dumps(entries[1:]))
+    assert main([*check, str(bad)]) == 2
+    bad.write_text(json.dumps([*entries, entries[0]]))
+    assert main([*check, str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "1 missing id(s)" in err and "1 duplicate id(s)" in err
+
+
+def test_sigterm_then_resume_equals_uninterrupted(world):
+    root, cfg = world
+    cut = ["train", "--config", str(cfg), "--dataset", "demo", "--split", "train+val"]
+    proc = _lsat([*cut, "--restart"], env={"LSAT_SIGNAL_AFTER_STEPS": "3"}, check=False)
+    assert proc.returncode == 143, proc.stderr[-2000:]
+    assert "checkpoint written" in proc.stderr
+    ckpt = root / "results" / "demo" / "train+val" / "checkpoints" / "last.pt"
+    assert torch.load(ckpt, weights_only=False)["step"] > 0  # stopped inside an epoch
+    assert main(cut) == 0  # resumes automatically from last.pt
+    resumed = _weights(root / "results" / "demo" / "train+val" / "model.pt")
+    assert main([*cut, "--restart"]) == 0
+    twin = _weights(root / "results" / "demo" / "train+val" / "model.pt")
+    for k in twin:
+        assert torch.equal(resumed[k], twin[k]), k
+
+
+def test_clevr_test_result_text(world):
+    root, cfg = world
+    c = ["--config", str(cfg), "--dataset", "demo-clevr", "--split", "train"]
+    assert main(["train", *c, "--set", "train.max_epoch=1"]) == 0
+    assert main(["predict", *c, "--on", "test"]) == 0
+    qfile = root / "data" / "clevr" / "questions" / "CLEVR_test_questions.json"
+    n = len(json.loads(qfile.read_text())["questions"])
+    lines = (root / "results" / "demo-clevr" / "result_test.txt").read_text().splitlines()
+    assert len(lines) == n
+    result = root / "results" / "demo-clevr" / "result_test.json"
+    answers = {e["question_id"]: e["answer"] for e in json.loads(result.read_text())}
+    assert lines == [answers[q] for q in sorted(answers)]
+
+
+def test_run_py_train_then_test(world):
+    root, cfg = world
+    args = [sys.executable, str(REPO / "run.py"), "--DATASET=demo", "--CONFIG", str(cfg)]
+    train = [*args, "--RUN=train", "--MODEL=lsat", "--MAX_EPOCH=1", "--VERSION=smoke"]
+    subprocess.run(train, check=True, capture_output=True, timeout=120)
+    res = root / "results"
+    assert (res / "ckpts" / "ckpt_smoke" / "epoch1.pkl").is_file()
+    assert "epoch   1" in (res / "log" / "log_run_smoke.txt").read_text()
+    test = [*args, "--RUN=test", "--CKPT_V=smoke", "--CKPT_E=1"]
+    subprocess.run(test, check=True, capture_output=True, timeout=120)
+    entries = json.loads((res / "result_test" / "result_run_smoke_1.json").read_text())
+    assert entries and {"question_id", "answer"} == set(entries[0])
+
+
+def test_nproc_two_matches_one_process(world):
+    """`--nproc 2` (torchrun, gloo) computes the gradients of one process.
+
+    Adam turns the rounding noise of near-zero gradients (e.g. biases in front of a
+    softmax) into ±lr steps, so the weights of a real network are compared at a tiny
+    learning rate, and the gradients through Adam's moments, which are linear in them.
+    """
+    root, cfg = world
+    c = ["train", "--config", str(cfg), "--dataset", "demo", "--split", "train+val+vg"]
+    c += ["--set", "model.options.dropout_r=0", "--set", "train.max_epoch=1"]
+    c += ["--set", "train.lr_base=1.0e-6", "--restart"]
+    run = root / "results" / "demo" / "train+val+vg"
+    assert main(c) == 0
+    one = torch.load(run / "checkpoints" / "last.pt", weights_only=False)
+    _lsat([*c, "--nproc", "2"])
+    two = torch.load(run / "checkpoints" / "last.pt", weights_only=False)
+    assert two["world_size"] == 2 and len(two["rng"]) == 2
+    for k, v in one["state_dict"].items():
+        torch.testing.assert_close(two["state_dict"][k], v, atol=1e-5, rtol=0)
+    for i, state in one["optimizer"]["state"].items():
+        for key in ("exp_avg", "exp_avg_sq"):
+            got = two["optimizer"]["state"][i][key]
+            torch.testing.assert_close(got, state[key], atol=1e-7, rtol=1e-3)
