@@ -16,5 +16,5 @@ rule demo_data:
     shell:
         # Snakemake pre-creates the output folders; demo-data only replaces folders it
         # wrote itself (or empty ones), so drop the empty ones first.
-        "find {params.out_dir} -depth -type d -empty -delete;"
+        "if [ -d {params.out_dir:q} ]; then find {params.out_dir:q} -depth -type d -empty -delete; fi;"
         " lsat demo-data --config {params.config} > {log} 2>&1"
