@@ -174,7 +174,14 @@ def _train_in_env(
         f"train: {json.dumps(tc, sort_keys=True)}",
         emb_note,
         start_note,
-        "validation: " + ("val after each epoch" if validate else "none (val is trained on)"),
+        "validation: "
+        + (
+            "val after each epoch"
+            if validate
+            else "none (val is in the training split)"
+            if "val" in qsets
+            else "none (train.eval_every_epoch is false)"
+        ),
     ]
     spec = TrainSpec(train=tc, layout=layout, settings=settings, model_meta=meta, header=header)
     trainer = train(model, train_set, spec, env, validate=validate, resume=resuming)
