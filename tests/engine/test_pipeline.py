@@ -142,10 +142,18 @@ def test_sigterm_then_resume_equals_uninterrupted(world):
         assert torch.equal(resumed[k], twin[k]), k
 
 
-def test_clevr_test_result_text(world):
+def test_clevr_glove_start_checkpoint_and_test_text(world):
     root, cfg = world
+    glove = root / "glove.txt"
+    glove.write_text("".join(f"{w} " + " ".join(["0.5"] * 300) + "\n" for w in ("what", "cube")))
     c = ["--config", str(cfg), "--dataset", "demo-clevr", "--split", "train"]
+    c += ["--set", f"vocab.glove={glove}", "--set", "model.options.word_embed_size=300"]
     assert main(["train", *c, "--set", "train.max_epoch=1"]) == 0
+    run = root / "results" / "demo-clevr" / "train"
+    assert "word embeddings: GloVe" in (run / "log.txt").read_text()
+    start = ["--set", f"model.checkpoint={run / 'model.pt'}", "--set", "train.max_epoch=1"]
+    assert main(["train", *c, *start, "--restart"]) == 0
+    assert "start: weights of" in (run / "log.txt").read_text()
     assert main(["predict", *c, "--on", "test"]) == 0
     qfile = root / "data" / "clevr" / "questions" / "CLEVR_test_questions.json"
     n = len(json.loads(qfile.read_text())["questions"])

@@ -7,6 +7,7 @@ vocabulary and answer files of the dataset must have the sizes the model was tra
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,14 @@ def predict_indices(
     source = BatchSource(dataset, residency, device, num_workers)
     steps = eval_steps(len(dataset), batch_size)
     outs = []
-    for batch in tqdm(source.batches(steps), total=len(steps), desc="predict", leave=False):
+    bar = tqdm(
+        source.batches(steps),
+        total=len(steps),
+        desc="predict",
+        leave=False,
+        disable=not sys.stderr.isatty(),
+    )
+    for batch in bar:
         outs.append(model(batch["img_feat"], batch["ques_ix"]).argmax(dim=1))
     model.train(was_training)
     if not outs:
