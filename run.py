@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             train_run(args.CONFIG, args.DATASET, split, sets, resume=mode, layout=layout)
         except TrainingInterrupted as stop:
             print(f"run.py: {stop}; checkpoint written, rerun to resume", file=sys.stderr)
+            distributed.mark_interrupted(stop.exit_code)
             return stop.exit_code
         print(f"run.py: version {version}: checkpoints in {layout.checkpoint_dir}")
         return 0

@@ -201,3 +201,21 @@ def test_nproc_two_matches_one_process(world):
         for key in ("exp_avg", "exp_avg_sq"):
             got = two["optimizer"]["state"][i][key]
             torch.testing.assert_close(got, state[key], atol=1e-7, rtol=1e-3)
+
+
+def test_ddp_interrupt_and_resume(world):
+    """Rank 0 is signalled mid-epoch: both ranks stop at the same step and resume exactly."""
+    root, cfg = world
+    c = ["train", "--config", str(cfg), "--dataset", "demo", "--split", "train", "--nproc", "2"]
+    c += ["--set", "train.seed=9"]
+    run = root / "results" / "demo" / "train"
+    proc = _lsat([*c, "--restart"], env={"LSAT_SIGNAL_AFTER_STEPS": "2"}, check=False)
+    assert proc.returncode == 143, proc.stderr[-2000:]
+    ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=False)
+    assert (ckpt["epoch"], ckpt["step"], len(ckpt["rng"])) == (0, 2, 2)
+    _lsat(c)
+    resumed = _weights(run / "model.pt")
+    _lsat([*c, "--restart"])
+    twin = _weights(run / "model.pt")
+    for k in twin:
+        assert torch.equal(resumed[k], twin[k]), k

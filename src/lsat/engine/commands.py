@@ -90,6 +90,7 @@ def _train(args: argparse.Namespace) -> int:
         summary = train_run(args.config, args.dataset, args.split, args.sets, resume=mode)
     except TrainingInterrupted as stop:
         print(f"lsat train: {stop}; checkpoint written, rerun to resume", file=sys.stderr)
+        distributed.mark_interrupted(stop.exit_code)
         return stop.exit_code
     last = summary["epochs"][-1] if summary["epochs"] else None
     if last and distributed.env_ranks()[0] == 0:

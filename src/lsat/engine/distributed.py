@@ -19,14 +19,18 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.distributed as dist
 
 from lsat.errors import LsatError
+
+INTERRUPT_MARKER_ENV = "LSAT_INTERRUPT_MARKER"
 
 
 @dataclass
@@ -137,6 +141,10 @@ def relaunch(nproc: int, argv: list[str], gpus: str | None = None) -> int:
         f"--master_port={free_port()}",
         *argv,
     ]
+    # Ranks that stop on a signal write their exit status here (torchrun itself reports 1).
+    fd, marker = tempfile.mkstemp(prefix="lsat-interrupt-")
+    os.close(fd)
+    env[INTERRUPT_MARKER_ENV] = marker
     proc = subprocess.Popen(cmd, env=env)
 
     received: list[int] = []
@@ -148,7 +156,18 @@ def relaunch(nproc: int, argv: list[str], gpus: str | None = None) -> int:
     old = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGUSR1)}
     try:
         status = proc.wait()
-        return 128 + received[0] if received else status
+        if received:
+            return 128 + received[0]
+        text = Path(marker).read_text().strip()
+        return int(text) if status and text else status
     finally:
+        os.unlink(marker)
         for s, h in old.items():
             signal.signal(s, h)
+
+
+def mark_interrupted(exit_code: int) -> None:
+    """Tell :func:`relaunch` (if it started us) that the run stopped on a signal."""
+    marker = os.environ.get(INTERRUPT_MARKER_ENV)
+    if marker and env_ranks()[0] == 0:
+        Path(marker).write_text(str(exit_code))
