@@ -167,11 +167,12 @@ def test_clevr_glove_start_checkpoint_and_test_text(world):
 def test_run_py_train_then_test(world):
     root, cfg = world
     args = [sys.executable, str(REPO / "run.py"), "--DATASET=demo", "--CONFIG", str(cfg)]
-    train = [*args, "--RUN=train", "--MODEL=lsat", "--MAX_EPOCH=1", "--VERSION=smoke"]
+    train = [*args, "--RUN=train", "--MODEL=lsat", "--MAX_EPOCH=1", "--VERSION=smoke", "--GPU=0,1"]
     subprocess.run(train, check=True, capture_output=True, timeout=120)
     res = root / "results"
     assert (res / "ckpts" / "ckpt_smoke" / "epoch1.pkl").is_file()
-    assert "epoch   1" in (res / "log" / "log_run_smoke.txt").read_text()
+    log = (res / "log" / "log_run_smoke.txt").read_text()
+    assert "epoch   1" in log and "2 process(es)" in log  # --GPU 0,1: DDP (gloo on CPU)
     test = [*args, "--RUN=test", "--CKPT_V=smoke", "--CKPT_E=1"]
     subprocess.run(test, check=True, capture_output=True, timeout=120)
     entries = json.loads((res / "result_test" / "result_run_smoke_1.json").read_text())
