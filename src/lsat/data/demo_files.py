@@ -16,6 +16,7 @@ seed, so changing one split's size does not change the scenes of the others.
 
 from __future__ import annotations
 
+import functools
 import io
 import random
 import shutil
@@ -79,14 +80,17 @@ def render(scene: list[Obj], size: int) -> Image.Image:
     return img.resize((size, size), Image.Resampling.BOX)
 
 
+@functools.lru_cache(maxsize=4)
 def background(size: int) -> np.ndarray:
-    """(size, size, 3) uint8 light background with the position gradient of the demo."""
+    """(size, size, 3) uint8 light background with the position gradient (read-only, cached)."""
     ramp = np.arange(size, dtype=np.float64) / max(size - 1, 1) * GRADIENT
     bg = np.empty((size, size, 3), np.float64)
     bg[..., 0] = BACKGROUND[0] - ramp[None, :]
     bg[..., 1] = BACKGROUND[1]
     bg[..., 2] = BACKGROUND[2] - ramp[:, None]
-    return np.round(bg).astype(np.uint8)
+    out = np.round(bg).astype(np.uint8)
+    out.flags.writeable = False
+    return out
 
 
 def annotator_answers(q: DemoQuestion, rng: random.Random) -> list[str]:
