@@ -86,7 +86,13 @@ def write_fixture(root: Path, images: int, per_image: int, grid: int, channels: 
     writer.finish()
     cfg = {
         "results_dir": str(results),
-        "datasets": {"bench": {"format": "vqa", "raw_dir": str(raw), "features": {"backend": "npy", "grid": grid}}},
+        "datasets": {
+            "bench": {
+                "format": "vqa",
+                "raw_dir": str(raw),
+                "features": {"backend": "npy", "grid": grid},
+            }
+        },
     }
     return cfg
 

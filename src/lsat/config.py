@@ -8,6 +8,7 @@ and training keys left at ``null`` take the paper values for the dataset's forma
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import dataclass
 from importlib import resources
@@ -109,7 +110,11 @@ def parse_override(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise LsatError(f"override {text!r} must look like key=value")
     key, raw = text.split("=", 1)
-    return key.strip(), yaml.safe_load(raw)
+    value = yaml.safe_load(raw)
+    if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string: take it as a number
+        with contextlib.suppress(ValueError):
+            value = float(value)
+    return key.strip(), value
 
 
 @dataclass

@@ -13,10 +13,18 @@ from lsat.engine.distributed import DistEnv
 from lsat.engine.trainer import SIGNAL_AFTER_ENV, TrainingInterrupted, seed_everything, train
 
 
-def _run(root, validate=None, resume=True, **kw):
+def _run(root, validate=None, resume=True, strict_resume=False, **kw):
     seed_everything(1, True)
     model = TinyNet(dropout=kw.pop("dropout", 0.1))
-    trainer = train(model, FakeQA(), spec(root, **kw), DistEnv(), validate=validate, resume=resume)
+    trainer = train(
+        model,
+        FakeQA(),
+        spec(root, **kw),
+        DistEnv(),
+        validate=validate,
+        resume=resume,
+        strict_resume=strict_resume,
+    )
     return trainer, {k: v.clone() for k, v in model.state_dict().items()}
 
 
@@ -94,7 +102,18 @@ def test_resume_refuses_changed_settings(tmp_path):
     from lsat.errors import LsatError
 
     with pytest.raises(LsatError, match="different settings"):
-        _run(tmp_path / "a", max_epoch=1, lr_base=0.5)
+        _run(tmp_path / "a", max_epoch=1, lr_base=0.5, strict_resume=True)
+
+
+def test_auto_resume_sets_aside_a_checkpoint_of_other_settings(tmp_path):
+    """A rerun after a config change (Snakemake, dvc repro) starts fresh, losing nothing."""
+    _run(tmp_path / "a", max_epoch=1)
+    _, changed = _run(tmp_path / "a", max_epoch=1, lr_base=0.5)
+    _, fresh = _run(tmp_path / "b", max_epoch=1, lr_base=0.5)
+    _same(changed, fresh)
+    aside = [p.name for p in (tmp_path / "a").iterdir() if p.name.startswith("checkpoints.")]
+    assert len(aside) == 1 and (tmp_path / "a" / aside[0] / "last.pt").is_file()
+    assert "started fresh" in (tmp_path / "a" / "log.txt").read_text()
 
 
 def test_cross_entropy_loss_and_restart(tmp_path):

@@ -51,3 +51,8 @@ def test_unknown_split_is_refused():
 def test_official_file_names():
     assert question_file("r", "vqa", "test").name == "v2_OpenEnded_mscoco_test2015_questions.json"
     assert question_file("r", "clevr", "val") == Path("r/questions/CLEVR_val_questions.json")
+
+
+def test_override_reads_exponent_without_dot_as_number():
+    assert parse_override("train.lr_base=1e-4") == ("train.lr_base", 1e-4)
+    assert parse_override("model.name=mcan") == ("model.name", "mcan")

@@ -184,7 +184,15 @@ def _train_in_env(
         ),
     ]
     spec = TrainSpec(train=tc, layout=layout, settings=settings, model_meta=meta, header=header)
-    trainer = train(model, train_set, spec, env, validate=validate, resume=resuming)
+    trainer = train(
+        model,
+        train_set,
+        spec,
+        env,
+        validate=validate,
+        resume=resuming,
+        strict_resume=resume == "require",
+    )
     return trainer.summary()
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import sys
 import time
@@ -196,14 +197,34 @@ class Trainer:
                 ckpt_io.save(layout.last, payload)
         barrier(self.env)
 
-    def resume(self, path: Any) -> None:
+    def resume(self, path: Any, strict: bool = True) -> bool:
+        """Continue from checkpoint ``path``; return False when it was set aside instead.
+
+        A checkpoint written under other model/train settings cannot be continued. With
+        ``strict`` (an explicit ``--resume``) that is an error; otherwise (the automatic
+        resume of a rerun after the config changed) its folder is renamed, not deleted, and
+        the run starts fresh.
+        """
         ck = ckpt_io.load(path)
         if ck.get("settings_hash") != self.settings_hash:
-            raise LsatError(
-                f"checkpoint {path} was written with different settings than this run "
-                f"(model/train config changed); delete {self.spec.layout.checkpoint_dir} or "
-                "pass --restart to start over"
+            folder = self.spec.layout.checkpoint_dir
+            if strict:
+                raise LsatError(
+                    f"checkpoint {path} was written with different settings than this run "
+                    f"(model/train config changed); delete {folder} or "
+                    "pass --restart to start over"
+                )
+            aside = folder.with_name(f"{folder.name}.{ck.get('settings_hash', 'old')}")
+            barrier(self.env)  # every rank has read the checkpoint before it moves
+            if self.env.is_main:
+                if aside.exists():
+                    shutil.rmtree(aside)
+                folder.rename(aside)
+            barrier(self.env)
+            self.log_lines.append(
+                f"note: {path} was written with other settings: moved to {aside}, started fresh"
             )
+            return False
         self.model.load_state_dict(ck["state_dict"])
         self.optimizer.load_state_dict(ck["optimizer"])
         self.scaler.load_state_dict(ck["scaler"])
@@ -221,6 +242,7 @@ class Trainer:
             seed_everything(self.cfg["seed"] + 7919 * self.epoch + self.env.rank, False)
         where = f"epoch {self.epoch}" + (f", step {self.step}" if self.step else "")
         self.log_lines.append(f"resumed from {path} ({where})")
+        return True
 
     # ---- the loop ----------------------------------------------------------------------
     def run(self) -> list[dict[str, Any]]:
@@ -378,12 +400,16 @@ def train(
     *,
     validate: Callable[[nn.Module], dict[str, Any]] | None = None,
     resume: bool = True,
+    strict_resume: bool = False,
 ) -> Trainer:
-    """Train (resuming from ``layout.last`` when ``resume`` and it exists); return the run."""
+    """Train (resuming from ``layout.last`` when ``resume`` and it exists); return the run.
+
+    ``strict_resume`` refuses a checkpoint of other settings instead of setting it aside.
+    """
     trainer = Trainer(model, train_set, spec, env, validate)
     last = spec.layout.last
     if resume and last.is_file():
-        trainer.resume(last)
+        trainer.resume(last, strict=strict_resume)
     trainer.run()
     trainer.finish()
     return trainer
