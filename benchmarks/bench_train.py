@@ -67,7 +67,9 @@ def measure(name: str, variant: str, args) -> dict:
     device = args.device
     model = build_model(name, dataset="vqa", token_size=TOKENS, answer_size=ANSWERS).to(device)
     model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-9)
+    opt = torch.optim.Adam(
+        model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-9, fused=args.fused_adam
+    )
     amp = torch.bfloat16 if "bf16" in variant else None
     step = make_step(model, opt, amp, device)
     if "compile" in variant:
@@ -100,6 +102,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument(
+        "--no-fused-adam",
+        dest="fused_adam",
+        action="store_false",
+        help="Adam's foreach implementation (the official code's) instead of the fused one",
+    )
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     parser.add_argument("--peak-tflops", type=float, default=989.0, help="bf16 dense peak (H100)")
     parser.add_argument("--json", help="also write the rows to this JSON file")
