@@ -142,7 +142,7 @@ class Trainer:
             lr=self.cfg["lr_base"],
             betas=tuple(self.cfg["opt_betas"]),
             eps=self.cfg["opt_eps"],
-            # One fused kernel per step instead of ~10 passes over 50M+ parameters: 6.7× faster
+            # One fused kernel per step instead of ~10 passes over 50M+ parameters: 1.8–6.7× faster
             # on the 2-core CPU (benchmarks/RESULTS.md); the same Adam arithmetic.
             fused=True,
         )
