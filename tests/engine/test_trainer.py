@@ -120,3 +120,10 @@ def test_cross_entropy_loss_and_restart(tmp_path):
     _, w = _run(tmp_path / "ce", loss="ce", max_epoch=1)
     _, w2 = _run(tmp_path / "ce", loss="ce", max_epoch=1, resume=False)
     _same(w, w2)
+
+
+def test_bf16_autocast_trains_on_cpu(tmp_path):
+    """`train.amp: bf16` runs on a CPU too (AMX/AVX-512 bf16) and still learns finite weights."""
+    trainer, weights = _run(tmp_path / "bf16", amp="bf16", max_epoch=1)
+    assert all(torch.isfinite(w).all() for w in weights.values() if w.is_floating_point())
+    assert trainer.history[-1]["loss"] > 0

@@ -108,9 +108,13 @@ class _StopFlag:
 
 
 def _autocast(amp: str, device: torch.device) -> contextlib.AbstractContextManager[Any]:
-    if amp == "none" or device.type != "cuda":
-        return contextlib.nullcontext()
-    return torch.autocast("cuda", dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+    """bf16 autocast on CUDA and on CPUs (AMX/AVX-512 bf16 make it 2× faster there); fp16
+    only on CUDA, where the grad scaler runs."""
+    if amp == "bf16" and device.type in ("cuda", "cpu"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    if amp == "fp16" and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return contextlib.nullcontext()
 
 
 def _gather_rng(env: DistEnv) -> list[dict[str, Any]]:
