@@ -1,0 +1,53 @@
+"""Prediction throughput (questions/s) of TRAR, MCAN and LSAT at the paper configuration.
+
+Eval mode, no autograd, batch 256 of random 8×8×2048 features and 14-token questions (what
+``lsat predict`` does per batch after loading), eager fp32 and bf16 autocast, in one
+process so the ratios compare like with like.
+
+    python benchmarks/bench_predict.py [--device cuda] [--models trar]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from lsat.models import build_model
+
+TOKENS, ANSWERS, T, N, C = 20573, 3129, 14, 64, 2048
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--models", default="trar,mcan,lsat")
+    parser.add_argument("--variants", default="eager,bf16")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--batches", type=int, default=3)
+    args = parser.parse_args()
+    dev = args.device
+    print(f"# torch {torch.__version__}, threads {torch.get_num_threads()}, device {dev}")
+    g = torch.Generator().manual_seed(0)
+    img = torch.randn(args.batch_size, N, C, generator=g).to(dev)
+    ques = torch.randint(3, TOKENS, (args.batch_size, T), generator=g).to(dev)
+    sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
+    for name in args.models.split(","):
+        model = build_model(name, dataset="vqa", token_size=TOKENS, answer_size=ANSWERS)
+        model = model.to(dev).eval()
+        for variant in args.variants.split(","):
+            amp = variant == "bf16"
+            with torch.inference_mode(), torch.autocast(dev, torch.bfloat16, enabled=amp):
+                model(img, ques).argmax(1)
+                sync()
+                start = time.perf_counter()
+                for _ in range(args.batches):
+                    model(img, ques).argmax(1).cpu()
+                sync()
+            rate = args.batch_size * args.batches / (time.perf_counter() - start)
+            print(f"{name:5s} {variant:6s} {rate:9.1f} questions/s")
+
+
+if __name__ == "__main__":
+    main()
