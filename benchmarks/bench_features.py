@@ -10,7 +10,8 @@ and each runs in its own subprocess so that peak memory (max RSS) is its own.
     python benchmarks/bench_features.py --drop-caches      # cold page cache too (root only)
 
 Variants: ``npy`` (per-file, as the official code), ``hdf5`` (``residency: disk``), ``ram``
-(``residency: ram``: the split's features held in memory, batches gathered by index).
+(``residency: ram`` through the DataLoader) and ``gather`` (``residency: ram`` as the engine
+uses it: one fancy-index of the in-memory bank per batch, no DataLoader).
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ class NpyPerFile(Dataset):
 def run_one(variant: str, root: Path, workers: int, batch_size: int) -> dict:
     cfg = validate_config(json.loads((root / "cfg.json").read_text()))
     ds_cfg = dataset_config(cfg, "bench")
-    residency = "ram" if variant == "ram" else "disk"
+    residency = "ram" if variant in ("ram", "gather") else "disk"
     start = time.perf_counter()
     base = build_dataset(
         ds_cfg,
@@ -131,6 +132,24 @@ def run_one(variant: str, root: Path, workers: int, batch_size: int) -> dict:
         residency=residency,
     )
     setup_s = time.perf_counter() - start
+    if variant == "gather":  # what the engine does with residency ram: no DataLoader at all
+        bank = base.feature_bank()
+        order = torch.randperm(len(base), generator=torch.Generator().manual_seed(0)).numpy()
+        start = time.perf_counter()
+        for i in range(0, len(order), batch_size):
+            rows = base.image_row[order[i : i + batch_size]]
+            torch.from_numpy(bank[rows]).float()
+        elapsed = time.perf_counter() - start
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return {
+            "variant": variant,
+            "workers": workers,
+            "samples": len(order),
+            "seconds": elapsed,
+            "samples_per_s": len(order) / elapsed,
+            "setup_s": setup_s,
+            "peak_rss_mb": peak_mb,
+        }
     dataset = NpyPerFile(base, root / "npy" / "train2014") if variant == "npy" else base
     g = torch.Generator().manual_seed(0)
     loader = DataLoader(
@@ -175,7 +194,7 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=2048)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", default="0,2")
-    parser.add_argument("--variants", default="npy,hdf5,ram")
+    parser.add_argument("--variants", default="npy,hdf5,ram,gather")
     parser.add_argument("--drop-caches", action="store_true", help="also measure a cold cache")
     parser.add_argument("--workdir", help="keep the fixture here (default: a temporary folder)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
