@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lsat.data.records import Question, require, top_list
+from lsat.data.records import Question, require, top_list, unique_questions
 from lsat.errors import LsatError
 from lsat.io import read_json
 from lsat.paths import question_file
@@ -39,13 +39,7 @@ def read_questions(path: str | Path, require_answers: bool = True) -> list[Quest
     p = Path(path)
     items = top_list(read_json(p, "CLEVR question file"), "questions", p)
     out: list[Question] = []
-    seen: set[int] = set()
-    for i, item in enumerate(items):
-        qid = require(item, "question_index", int, p, f"question #{i}")
-        where = f"question_index {qid}"
-        if qid in seen:
-            raise LsatError(f"{p}: {where} appears more than once")
-        seen.add(qid)
+    for qid, item, where in unique_questions(items, "question_index", p, "question_index"):
         q = Question(
             qid=qid,
             image_id=require(item, "image_index", int, p, where),

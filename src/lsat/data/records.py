@@ -7,6 +7,7 @@ as a ``KeyError`` deep in training.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,3 +57,20 @@ def top_list(data: Any, key: str, path: Path) -> list[Any]:
     if not isinstance(data, dict) or not isinstance(data.get(key), list):
         raise LsatError(f"{path}: expected a JSON object with a {key!r} list at the top level")
     return data[key]
+
+
+def unique_questions(
+    items: list[Any], id_key: str, path: Path, label: str
+) -> Iterator[tuple[int, Any, str]]:
+    """``(id, item, where)`` per question item, refusing a missing or repeated ``id_key``.
+
+    ``where`` ("question id 42") is the prefix every later error about the item uses.
+    """
+    seen: set[int] = set()
+    for i, item in enumerate(items):
+        qid = require(item, id_key, int, path, f"question #{i}")
+        where = f"{label} {qid}"
+        if qid in seen:
+            raise LsatError(f"{path}: {where} appears more than once")
+        seen.add(qid)
+        yield qid, item, where

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lsat.data.records import Question, require, top_list
+from lsat.data.records import Question, require, top_list, unique_questions
 from lsat.errors import LsatError
 from lsat.io import read_json
 from lsat.paths import annotation_file, question_file
@@ -19,13 +19,7 @@ def read_questions(path: str | Path) -> list[Question]:
     p = Path(path)
     items = top_list(read_json(p, "VQA question file"), "questions", p)
     out: list[Question] = []
-    seen: set[int] = set()
-    for i, item in enumerate(items):
-        qid = require(item, "question_id", int, p, f"question #{i}")
-        where = f"question id {qid}"
-        if qid in seen:
-            raise LsatError(f"{p}: {where} appears more than once")
-        seen.add(qid)
+    for qid, item, where in unique_questions(items, "question_id", p, "question id"):
         out.append(
             Question(
                 qid=qid,
