@@ -126,7 +126,10 @@ class Net(nn.Module):
         self._check_shapes(img_feat, ques_ix)
         lang_mask = (ques_ix == 0)[:, None, None, :]
         img_mask = (img_feat.abs().sum(-1) == 0)[:, None, None, :]
-        lang, _ = self.lstm(self.embedding(ques_ix))
+        # The LSTM runs in fp32 even under autocast: oneDNN has no bf16 LSTM on CPUs without
+        # AVX-512 BF16 (it fails outright), and 14 steps of it are a negligible cost anyway.
+        with torch.autocast(ques_ix.device.type, enabled=False):
+            lang, _ = self.lstm(self.embedding(ques_ix))
         img = self.adapter(img_feat)
         lang, img = self.backbone(lang, img, lang_mask, img_mask)
         fused = self.attflat_lang(lang, lang_mask) + self.attflat_img(img, img_mask)
