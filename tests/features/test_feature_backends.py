@@ -47,11 +47,23 @@ def test_pixels_extraction_cells_and_order(coco_images, tmp_path, capsys):
         for dy in range(3):
             for dx in range(3):
                 for c in range(3):
-                    expected = pix[3 + dy, dx, c]
-                    assert abs(feat[2, (dy * 3 + dx) * 3 + c] - expected) < 1e-3
+                    expected = (pix[3 + dy, dx, c] - 0.5) / 0.25  # centred on mid-grey
+                    assert abs(feat[2, (dy * 3 + dx) * 3 + c] - expected) < 4e-3
     capsys.readouterr()
     assert main([*argv, "--grid", "2", "--cell-pixels", "3"]) == 0
     assert "already complete (6 images); nothing to do" in capsys.readouterr().out
+
+
+def test_pixels_coords_append_cell_centres(coco_images, tmp_path):
+    out = tmp_path / "f.h5"
+    argv = ["extract", "--backend", "pixels", "--input", str(coco_images), "--out", str(out)]
+    assert main([*argv, "--grid", "2", "--cell-pixels", "1", "--coords"]) == 0
+    with FeatureStore(out) as store:
+        assert store.channels == 3 + 2
+        assert store.backbone == "pixels(cell_pixels=1, coords)"
+        xy = store.get(5).astype(np.float32)[:, 3:]
+    # row-major cells of a 2×2 grid: (x, y) centres in [-1, 1]
+    assert xy.tolist() == [[-0.5, -0.5], [0.5, -0.5], [-0.5, 0.5], [0.5, 0.5]]
 
 
 def test_npy_import_both_name_styles(tmp_path):

@@ -205,12 +205,13 @@ class _Stores:
 
 
 def _expected_channels(ds: DatasetConfig) -> int | None:
-    """Channels the config implies (img_feat_size, or the pixels backbone's 3·p²)."""
+    """Channels the config implies (img_feat_size, or the pixels backbone's 3·p² [+ 2])."""
     size = ds.model.get("options", {}).get("img_feat_size")
     if size:
         return int(size)
     if ds.features.get("backend") == "pixels":
-        return 3 * int(ds.features.get("cell_pixels", 8)) ** 2
+        coords = 2 if ds.features.get("coords") else 0
+        return 3 * int(ds.features.get("cell_pixels", 8)) ** 2 + coords
     return None
 
 

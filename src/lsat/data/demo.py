@@ -1,11 +1,12 @@
 """The synthetic demo world (DATA.md §7): scenes and template questions.
 
-Why it looks like this: the demo must be learnable from 8×8 grid features of raw pixels
-(16-px cells of a 128-px image) by a small model in minutes. So objects sit on a coarse
-4×4 layout of slots (a slot is 2×2 cells): a large object fills its slot, a small one fills
-one cell of it, nothing overlaps, every object has its own colour (so "the red object" is
-unambiguous) and an image holds 2–5 objects. Spatial questions are asked only when their
-answer is clear-cut (closest/farthest by a margin, left/right in different columns).
+Why it looks like this: the demo must be learnable by a small model from grid features of
+raw pixels in minutes on a CPU. So objects sit on a 4×4 layout of slots, one object per
+cell of the demo's 4×4 feature grid (32-px cells of a 128-px image): a large object nearly
+fills its slot, a small one is about 60 % as wide, nothing overlaps, every object
+has its own colour (so "the red object" is unambiguous) and an image holds 2–5 objects on
+a plain mid-grey background. Spatial questions are asked only when their answer is
+clear-cut (closest/farthest by a margin, left/right in different columns).
 
 Each question carries its answer, VQA answer type and a CLEVR program whose last function
 gives the CLEVR category. ``lsat.data.demo_files`` renders and writes both formats.
@@ -25,14 +26,12 @@ COLORS = {
     "purple": (150, 60, 190),
     "cyan": (30, 190, 210),
 }
-# Light background (all-zero feature cells would mean padding) with a gentle gradient:
-# red fades left → right, blue top → bottom. MCAN/TRAR give grid cells no position
-# embedding, so this is what lets a model tell where a cell is (left/right, distances).
-BACKGROUND = (245, 235, 245)  # top-left corner
-GRADIENT = 60  # red (blue) drop from the left (top) edge to the right (bottom) edge
+# Plain mid-grey background, as in CLEVR: the pixels backbone centres values on mid-grey,
+# so background cells are close to zero and objects stand out in every colour channel.
+BACKGROUND = (128, 128, 128)
 SHAPES = ("circle", "square", "triangle")
 SIZES = ("large", "small")
-SLOTS = 4  # slots per side
+SLOTS = 4  # slots per side: one object per cell of a 4×4 feature grid
 MIN_OBJECTS, MAX_OBJECTS = 2, 5
 FAMILIES = ("exist", "count", "query", "relation", "compare")
 # Spatial answers need this margin, in slot units, to be asked (clear-cut for the model).
@@ -66,12 +65,7 @@ def make_scene(rng: random.Random) -> list[Obj]:
     objs = []
     for color, slot in zip(colors, slots, strict=True):
         row, col = divmod(slot, SLOTS)
-        size = rng.choice(SIZES)
-        x, y = col + 0.5, row + 0.5
-        if size == "small":  # centred on one of the slot's four cells
-            x += rng.choice((-0.25, 0.25))
-            y += rng.choice((-0.25, 0.25))
-        objs.append(Obj(color, rng.choice(SHAPES), size, x, y))
+        objs.append(Obj(color, rng.choice(SHAPES), rng.choice(SIZES), col + 0.5, row + 0.5))
     return objs
 
 
@@ -183,7 +177,7 @@ def _relation(scene, rng, want):  # type: ignore[no-untyped-def]
         (a, b)
         for a in scene
         for b in scene
-        if abs(a.x - b.x) >= 0.75 and ((a.x < b.x) == (kind == "left")) == want
+        if abs(a.x - b.x) >= 1 and ((a.x < b.x) == (kind == "left")) == want
     ]
     if not pairs:
         return None

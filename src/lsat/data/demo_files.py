@@ -31,7 +31,6 @@ from tqdm import tqdm
 from lsat.data.demo import (
     BACKGROUND,
     COLORS,
-    GRADIENT,
     SHAPES,
     SIZES,
     SLOTS,
@@ -67,7 +66,7 @@ def render(scene: list[Obj], size: int) -> Image.Image:
     img = Image.fromarray(background(big))
     draw = ImageDraw.Draw(img)
     for o in scene:
-        r = slot * (0.44 if o.size == "large" else 0.2)
+        r = slot * (0.46 if o.size == "large" else 0.3)
         cx, cy = o.x * slot, o.y * slot
         fill = COLORS[o.color]
         if o.shape == "circle":
@@ -82,13 +81,9 @@ def render(scene: list[Obj], size: int) -> Image.Image:
 
 @functools.lru_cache(maxsize=4)
 def background(size: int) -> np.ndarray:
-    """(size, size, 3) uint8 light background with the position gradient (read-only, cached)."""
-    ramp = np.arange(size, dtype=np.float64) / max(size - 1, 1) * GRADIENT
-    bg = np.empty((size, size, 3), np.float64)
-    bg[..., 0] = BACKGROUND[0] - ramp[None, :]
-    bg[..., 1] = BACKGROUND[1]
-    bg[..., 2] = BACKGROUND[2] - ramp[:, None]
-    out = np.round(bg).astype(np.uint8)
+    """(size, size, 3) uint8 plain background (read-only, cached)."""
+    out = np.empty((size, size, 3), np.uint8)
+    out[...] = BACKGROUND
     out.flags.writeable = False
     return out
 

@@ -5,7 +5,7 @@ A backend splits its work in two so the extraction loop can overlap them: ``read
 ``compute(items, paths)`` turns a batch of read items into grid cells. ``probe(path)``
 returns the channel count C before the output file is created.
 
-- ``pixels``: the built-in, weight-free backbone for the demo world (raw RGB patches);
+- ``pixels``: the built-in, weight-free backbone for the demo world (RGB patches);
 - ``npy`` / ``npz``: import of officially released per-image grid features;
 - ``export``: any ``torch.export`` backbone (``.pt2``) + TRAR or CLEVR grid pre-processing.
 """
@@ -64,23 +64,39 @@ def open_rgb(path: Path) -> Image.Image:
 
 
 class PixelsBackend:
-    """Weight-free backbone: each grid cell is its p×p RGB patch, values in [0, 1].
+    """Weight-free backbone: each grid cell is its p×p RGB patch, centred on mid-grey.
 
     The image is resized (Pillow bilinear, deterministic) to (S·p)×(S·p); cell (i, j) is
-    row-major cell i·S + j and its C = 3·p² channels are ordered (dy, dx, rgb): channel
-    (dy·p + dx)·3 + c holds colour c of the patch pixel at row dy, column dx. A pure black
-    cell is all zero and so reads as padding to the models: use a non-black background.
+    row-major cell i·S + j and its first 3·p² channels are ordered (dy, dx, rgb): channel
+    (dy·p + dx)·3 + c holds colour c of the patch pixel at row dy, column dx, as
+    (v/255 − 0.5)/0.25. Centring matters: raw [0, 1] values put every cell far from the
+    origin along one shared direction, and gradient descent then needs thousands of steps
+    to find the small differences between cells. No 8-bit value maps to 0, so a cell is
+    never mistaken for padding.
+
+    ``coords`` appends each cell's centre (x, y) in [−1, 1] as two more channels, the way
+    CoordConv does: MCAN-family models give grid cells no position embedding, and a deep CNN
+    encodes position in its features where raw pixels do not.
     """
 
     suffixes = IMAGE_SUFFIXES
     what = IMAGES_WHAT
+    MEAN, STD = 0.5, 0.25
 
-    def __init__(self, grid: int, cell_pixels: int = 8):
-        self.grid, self.cell_pixels = int(grid), int(cell_pixels)
-        self.backbone = f"pixels(cell_pixels={self.cell_pixels})"
+    def __init__(self, grid: int, cell_pixels: int = 8, coords: bool = False):
+        self.grid, self.cell_pixels, self.coords = int(grid), int(cell_pixels), bool(coords)
+        extra = ", coords" if self.coords else ""
+        self.backbone = f"pixels(cell_pixels={self.cell_pixels}{extra})"
+        centres = (np.arange(self.grid) + 0.5) / self.grid * 2 - 1
+        ys, xs = np.meshgrid(centres, centres, indexing="ij")
+        self._xy = np.stack([xs, ys], axis=-1).reshape(self.grid**2, 2)
+
+    @property
+    def channels(self) -> int:
+        return 3 * self.cell_pixels**2 + (2 if self.coords else 0)
 
     def probe(self, path: Path) -> int:
-        return 3 * self.cell_pixels**2
+        return self.channels
 
     def read(self, path: Path) -> np.ndarray:
         side = self.grid * self.cell_pixels
@@ -90,7 +106,11 @@ class PixelsBackend:
     def compute(self, items: list[np.ndarray], paths: Sequence[Path]) -> np.ndarray:
         s, p = self.grid, self.cell_pixels
         x = np.stack(items).reshape(len(items), s, p, s, p, 3).transpose(0, 1, 3, 2, 4, 5)
-        cells = x.reshape(len(items), s * s, 3 * p * p).astype(np.float32) / 255.0
+        cells = x.reshape(len(items), s * s, 3 * p * p).astype(np.float32)
+        cells = (cells / 255.0 - self.MEAN) / self.STD
+        if self.coords:
+            xy = np.broadcast_to(self._xy, (len(items), s * s, 2))
+            cells = np.concatenate([cells, xy], axis=-1)
         return cells.astype(np.float16)
 
 

@@ -37,6 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="output feature file (.h5)")
     p.add_argument("--grid", type=int, help="grid side S (N = S*S cells)")
     p.add_argument("--cell-pixels", type=int, help="pixels backend: cell size p (C = 3p²)")
+    p.add_argument(
+        "--coords",
+        action="store_true",
+        default=None,
+        help="pixels backend: append each cell's (x, y) centre (C = 3p² + 2)",
+    )
     p.add_argument("--export-model", help="export backend: .pt2 file from torch.export.save")
     p.add_argument("--preprocess", choices=("trar", "clevr"), help="export backend grid step")
     p.add_argument("--batch-size", type=int, help="images per batch")
@@ -62,7 +68,15 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
             raise LsatError("without --config, give --input FOLDER and --out FILE.h5")
         stub = validate_config({"datasets": {"x": {"format": "vqa", "raw_dir": "."}}})
         feats = dict(stub["datasets"]["x"]["features"])
-    for key in ("backend", "grid", "cell_pixels", "export_model", "preprocess", "batch_size"):
+    for key in (
+        "backend",
+        "grid",
+        "cell_pixels",
+        "coords",
+        "export_model",
+        "preprocess",
+        "batch_size",
+    ):
         value = getattr(args, key)
         if value is not None:
             feats[key] = value
@@ -95,7 +109,7 @@ def make_backend(feats: dict[str, Any], device: str | None = None) -> Backend:
         cell = int(feats["cell_pixels"] if feats.get("cell_pixels") is not None else 8)
         if cell < 1:
             raise LsatError(f"features.cell_pixels must be at least 1; got {cell}")
-        return PixelsBackend(grid, cell)
+        return PixelsBackend(grid, cell, coords=bool(feats.get("coords", False)))
     if backend == "npy":
         return NpyBackend(grid)
     if backend == "npz":
