@@ -40,7 +40,7 @@ def _vqa_files(tmp_path):
                 "question_id": i,
                 "image_id": 7,
                 "answer_type": kind,
-                "question_type": "what",
+                "question_type": "how many" if kind == "number" else "what",
                 "multiple_choice_answer": gts[0],
                 "answers": [
                     {"answer": a, "answer_confidence": "yes", "answer_id": j + 1}
@@ -65,6 +65,8 @@ def test_evaluate_command_vqa(tmp_path, capsys):
     # overall (1 + 1 + .6 + .6 + 0 + .9) / 6 = 68.333..; other (.6 + .6 + 0 + .9) / 4 = 52.5
     assert m["overall"] == 68.33
     assert m["perAnswerType"] == {"number": 100.0, "other": 52.5, "yes/no": 100.0}
+    # per question type, as vqaEval: "what" = the yes/no and other cases (1 + .6 + .6 + 0 + .9) / 5
+    assert m["perQuestionType"] == {"how many": 100.0, "what": 62.0}
     assert "2021" in m["evaluation"]
 
 

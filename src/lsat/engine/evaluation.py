@@ -49,19 +49,27 @@ def question_accuracy(prediction: str, human_answers: list[str]) -> float:
 def vqa_accuracy(
     annotations: dict[int, dict[str, Any]], predictions: dict[int, str], source: str = ""
 ) -> dict[str, Any]:
-    """Overall and per-answer-type accuracy (%) of ``predictions`` for every annotation."""
+    """Overall, per-answer-type and per-question-type accuracy (%) of ``predictions``.
+
+    Like the official ``vqaEval``, ``perQuestionType`` groups by the annotation's
+    ``question_type`` (its first words: "how many", "is there", ...), which tells the
+    question families apart where answer types mix them.
+    """
     _check_ids(set(annotations), predictions, source)
     per_type: dict[str, list[float]] = defaultdict(list)
+    per_question_type: dict[str, list[float]] = defaultdict(list)
     accs = []
     for qid, ann in annotations.items():
         acc = question_accuracy(predictions[qid], [a["answer"] for a in ann["answers"]])
         accs.append(acc)
         per_type[ann.get("answer_type") or "unknown"].append(acc)
+        per_question_type[ann.get("question_type") or "unknown"].append(acc)
     return {
         "evaluation": VQA_EVAL_VERSION,
         "num_questions": len(accs),
         "overall": _pct(accs),
         "perAnswerType": {t: _pct(v) for t, v in sorted(per_type.items())},
+        "perQuestionType": {t: _pct(v) for t, v in sorted(per_question_type.items())},
     }
 
 
