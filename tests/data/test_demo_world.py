@@ -48,9 +48,8 @@ def test_pngs_carry_no_metadata(demo):
         assert chunk not in data
     img = Image.open(png)
     assert img.size == (128, 128) and img.mode == "RGB"
-    assert img.getpixel((0, 0)) == BACKGROUND  # light, never the zero padding value
-    corner = img.getpixel((127, 127))  # the position gradient keeps it light
-    assert corner[0] < BACKGROUND[0] and corner[2] < BACKGROUND[2] and min(corner) > 150
+    # The slot layout leaves a background margin at every corner (mid-grey, never black).
+    assert img.getpixel((0, 0)) == img.getpixel((127, 127)) == BACKGROUND
 
 
 def test_vqa_layout_parses_and_answers_are_sound(demo):

@@ -89,15 +89,17 @@ def background(size: int) -> np.ndarray:
 
 
 def annotator_answers(q: DemoQuestion, rng: random.Random) -> list[str]:
-    """Ten answers: the right one by at least 4 annotators, the rest near misses.
+    """Ten answers: the right one by at least 7 annotators, the rest near misses.
 
     Some right answers are spelled differently ("Yes", "two", "a circle"): the official
-    normalisation maps them back, so they count for the right answer. Wrong answers
-    given by 1–3 annotators produce the soft scores 0.3/0.6/0.9.
+    normalisation maps them back, so they count for the right answer. Wrong answers given
+    by 1–3 annotators produce the soft scores 0.3/0.6/0.9. Most questions have 8–10 right
+    annotators: with 4–6 (tried first) a wrong answer often scored 0.9 against the right
+    one's 1.0, and the soft-score targets then taught the demo models almost nothing.
     """
     wrong = rng.sample(_near_misses(q), min(len(_near_misses(q)), 2))
     # Each wrong answer gets at most 3 annotators, so the right one is always the plurality.
-    n_right = max(rng.choice((10, 10, 9, 9, 8, 7, 6, 5, 4)), 10 - 3 * len(wrong))
+    n_right = max(rng.choice((10, 10, 10, 10, 9, 9, 9, 8, 8, 7)), 10 - 3 * len(wrong))
     answers = [_variant(q.answer, rng) for _ in range(n_right)]
     counts = dict.fromkeys(wrong, 0)
     for _ in range(10 - n_right):
