@@ -1,5 +1,7 @@
 """Atomic writes leave either the old file or the complete new one, never a partial one."""
 
+import os
+
 import pytest
 
 from lsat.errors import LsatError
@@ -18,6 +20,15 @@ def test_failed_write_leaves_no_file(tmp_path):
 def test_json_round_trip(tmp_path):
     write_json_atomic(tmp_path / "a" / "x.json", {"k": [1, 2]})
     assert read_json(tmp_path / "a" / "x.json") == {"k": [1, 2]}
+
+
+def test_atomic_file_gets_the_usual_mode_not_0600(tmp_path):
+    old = os.umask(0o022)
+    try:
+        write_json_atomic(tmp_path / "result.json", [])
+    finally:
+        os.umask(old)
+    assert (tmp_path / "result.json").stat().st_mode & 0o777 == 0o644
 
 
 def test_malformed_json_names_the_file(tmp_path):
