@@ -60,7 +60,7 @@ class DemoImage:
 
 
 def render(scene: list[Obj], size: int) -> Image.Image:
-    """RGB image of a scene on the light background."""
+    """RGB image of a scene on the plain background."""
     big = size * SUPERSAMPLE
     slot = big / SLOTS
     img = Image.fromarray(background(big))
