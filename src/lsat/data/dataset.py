@@ -210,8 +210,9 @@ def _expected_channels(ds: DatasetConfig) -> int | None:
     if size:
         return int(size)
     if ds.features.get("backend") == "pixels":
-        coords = 2 if ds.features.get("coords") else 0
-        return 3 * int(ds.features.get("cell_pixels", 8)) ** 2 + coords
+        from lsat.features.backends import pixels_channels
+
+        return pixels_channels(ds.features.get("cell_pixels", 8), bool(ds.features.get("coords")))
     return None
 
 

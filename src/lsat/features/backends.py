@@ -63,6 +63,11 @@ def open_rgb(path: Path) -> Image.Image:
         raise LsatError(f"cannot read image {path}: {err}") from None
 
 
+def pixels_channels(cell_pixels: int, coords: bool) -> int:
+    """Channels C of the pixels backbone: 3·p² colour values, plus 2 with cell coordinates."""
+    return 3 * int(cell_pixels) ** 2 + (2 if coords else 0)
+
+
 class PixelsBackend:
     """Weight-free backbone: each grid cell is its p×p RGB patch, centred on mid-grey.
 
@@ -91,12 +96,8 @@ class PixelsBackend:
         ys, xs = np.meshgrid(centres, centres, indexing="ij")
         self._xy = np.stack([xs, ys], axis=-1).reshape(self.grid**2, 2)
 
-    @property
-    def channels(self) -> int:
-        return 3 * self.cell_pixels**2 + (2 if self.coords else 0)
-
     def probe(self, path: Path) -> int:
-        return self.channels
+        return pixels_channels(self.cell_pixels, self.coords)
 
     def read(self, path: Path) -> np.ndarray:
         side = self.grid * self.cell_pixels
