@@ -89,6 +89,20 @@ def test_image_rows_point_at_each_question_image(world):
     np.testing.assert_array_equal(disk[3]["img_feat"], data[3]["img_feat"])
 
 
+@pytest.mark.parametrize("residency", ["disk", "ram"])
+def test_read_batch_equals_the_items_it_gathers(world, residency):
+    _, d, _ = world
+    data = _build(d, ["train", "vg"], residency=residency)  # vg reads two feature files
+    order = np.random.default_rng(0).permutation(len(data))[:17]
+    batch = data.read_batch(order)
+    assert batch["img_feat"].dtype == np.float16 and batch["img_feat"].shape == (17, 16, CHANNELS)
+    for pos, i in enumerate(order.tolist()):
+        item = data[i]
+        np.testing.assert_array_equal(batch["img_feat"][pos].astype(np.float32), item["img_feat"])
+        for key in ("ques_ix", "target_ix", "target_score", "qid"):
+            np.testing.assert_array_equal(batch[key][pos], item[key])
+
+
 def test_soft_targets_scatter_to_official_scores(world):
     _, d, _ = world
     data = _build(d, ["train"])

@@ -31,9 +31,10 @@ class FakeQA(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.ques_ix)
 
-    def __getitem__(self, i: int) -> dict:
+    def read_batch(self, indices: np.ndarray) -> dict:
+        i = np.asarray(indices, dtype=np.int64)
         return {
-            "img_feat": self.bank[self.image_row[i]].astype(np.float32),
+            "img_feat": self.bank[self.image_row[i]],
             "ques_ix": self.ques_ix[i],
             "target_ix": self.target_ix[i],
             "target_score": self.target_score[i],

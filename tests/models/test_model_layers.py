@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lsat.models.layers import AttFlat, LayerNorm, MHAtt, mask_value, masked_attention
+from lsat.models.layers import (
+    AttFlat,
+    LayerNorm,
+    MHAtt,
+    mask_value,
+    masked_attention,
+    set_attention_backend,
+    uses_sdpa,
+)
 
 
 def test_layer_norm_is_the_official_formula() -> None:
@@ -31,13 +39,13 @@ def _qkv(shape=(2, 3, 5, 8), m: int = 7):
     return q, k, v
 
 
-@pytest.mark.parametrize("use_sdpa", [True, False])
-def test_fully_masked_row_is_uniform_not_nan(use_sdpa: bool) -> None:
+@pytest.mark.parametrize("backend", ["sdpa", "explicit"])
+def test_fully_masked_row_is_uniform_not_nan(backend: str) -> None:
     q, k, v = _qkv()
     mask = torch.zeros(2, 1, 5, 7, dtype=torch.bool)
     mask[..., 3:] = True  # hide keys 3..6 for every query
     mask[0, 0, 2] = True  # query 2 of example 0 sees nothing
-    out = masked_attention(q, k, v, mask, 0.0, use_sdpa)
+    out = masked_attention(q, k, v, mask, 0.0, backend)
     assert torch.isfinite(out).all()
     assert torch.allclose(out[0, :, 2], v[0].mean(-2), atol=1e-6)
     # Reference: the official masked_fill(-1e9) + softmax.
@@ -49,8 +57,8 @@ def test_fully_masked_row_is_uniform_not_nan(use_sdpa: bool) -> None:
 def test_sdpa_matches_explicit_with_padding() -> None:
     q, k, v = _qkv()
     mask = torch.rand(2, 1, 5, 7, generator=torch.Generator().manual_seed(3)) > 0.6
-    a = masked_attention(q, k, v, mask, 0.0, True)
-    b = masked_attention(q, k, v, mask, 0.0, False)
+    a = masked_attention(q, k, v, mask, 0.0, "sdpa")
+    b = masked_attention(q, k, v, mask, 0.0, "explicit")
     assert (a - b).abs().max() < 1e-5
 
 
@@ -66,8 +74,8 @@ def test_low_precision_padded_row(dtype: torch.dtype) -> None:
     mask = torch.zeros(2, 1, 1, 7, dtype=torch.bool)
     mask[1] = True
     mask[0, ..., :2] = True
-    for use_sdpa in (True, False):
-        out = masked_attention(q, k, v, mask, 0.0, use_sdpa).float()
+    for backend in ("sdpa", "explicit"):
+        out = masked_attention(q, k, v, mask, 0.0, backend).float()
         assert torch.isfinite(out).all()
         assert torch.allclose(
             out[1], v[1].float().mean(-2, keepdim=True).expand_as(out[1]), atol=2e-2
@@ -90,3 +98,11 @@ def test_mhatt_and_attflat_shapes_and_dropout_only_in_training() -> None:
     x2 = x.clone()
     x2[0, 2:] = 100.0  # padded positions must not matter
     assert torch.allclose(flat(x2, pad), out, atol=1e-6)
+
+
+def test_auto_backend_is_explicit_only_for_cpu_dropout() -> None:
+    q = torch.zeros(1, 1, 2, 4)
+    assert uses_sdpa("auto", q, 0.0) and not uses_sdpa("auto", q, 0.1)
+    assert uses_sdpa("sdpa", q, 0.1) and not uses_sdpa("explicit", q, 0.0)
+    with pytest.raises(ValueError, match="attention backend 'fast'"):
+        set_attention_backend(MHAtt(8, 2, 0.0), "fast")

@@ -31,14 +31,14 @@ def test_sdpa_path_matches_explicit_maps(name: str, options: dict) -> None:
     img[3] = 0  # an image made only of padding: every image query fully masked
     model.eval()
     with torch.no_grad():
-        fast = model(img, ques)
-        slow = set_attention_backend(model, use_sdpa=False)(img, ques)
+        fast = set_attention_backend(model, "sdpa")(img, ques)
+        slow = set_attention_backend(model, "explicit")(img, ques)
     assert torch.isfinite(fast).all()
     assert (fast - slow).abs().max() < 1e-5
     # In training (soft routing, no dropout) the paths agree too, and gradients flow.
     if options.get("routing", "soft") == "soft":
         model.train()
-        set_attention_backend(model, use_sdpa=True)
+        set_attention_backend(model, "sdpa")
         assert (model(img, ques) - slow).abs().max() < 1e-5
 
 

@@ -91,6 +91,39 @@ class QADataset(Dataset):
             "qid": self.question_ids[i],
         }
 
+    def read_batch(self, indices: Sequence[int] | np.ndarray) -> dict[str, np.ndarray]:
+        """Examples ``indices`` as one batch, features (B, N, C) still float16.
+
+        The disk path's unit of work: one pass over the batch's rows per feature file and no
+        per-example conversion or collation (4–6× faster than ``__getitem__`` per example,
+        benchmarks/RESULTS.md); the engine converts to float32 on the training device.
+        """
+        idx = np.asarray(indices, dtype=np.int64)
+        rows = self.image_row[idx]
+        if self._bank is not None:
+            feats = self._bank[rows]
+        else:
+            by_store: dict[int, tuple[FeatureStore, list[int], list[int]]] = {}
+            for pos, row in enumerate(rows.tolist()):
+                store, image_id = self._bank_index[row]
+                entry = by_store.setdefault(id(store), (store, [], []))
+                entry[1].append(pos)
+                entry[2].append(image_id)
+            if len(by_store) == 1:
+                store, _, ids = next(iter(by_store.values()))
+                feats = store.get_many(ids)
+            else:
+                feats = np.empty((len(idx), self.num_cells, self.channels), np.float16)
+                for store, positions, ids in by_store.values():
+                    feats[positions] = store.get_many(ids)
+        return {
+            "img_feat": feats,
+            "ques_ix": self.ques_ix[idx],
+            "target_ix": self.target_ix[idx],
+            "target_score": self.target_score[idx],
+            "qid": self.question_ids[idx],
+        }
+
     def feature_bank(self) -> np.ndarray:
         """All features (M, N, C) float16 the dataset uses, indexed by ``image_row``."""
         if self._bank is None:

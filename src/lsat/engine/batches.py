@@ -9,7 +9,8 @@ skips the steps already done.
 
 Residencies (``train.feature_residency``):
 
-- ``disk``: a ``DataLoader`` over the HDF5-backed dataset (``num_workers`` processes);
+- ``disk``: a ``DataLoader`` (``num_workers`` processes) whose items are whole batches read
+  from the HDF5 files by ``dataset.read_batch`` (float16, no per-example collation);
 - ``ram``: ``dataset.feature_bank()`` held in memory, batches gathered by index;
 - ``gpu``: the bank as a CUDA tensor, batches gathered on the device with ``index_select``
   (no DataLoader, no host-to-device copy per step).
@@ -25,11 +26,24 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from lsat.errors import LsatError
 
 RESIDENCIES = ("disk", "ram", "gpu")
+
+
+class BatchReads(Dataset):
+    """A view of a dataset whose item ``idx`` (an index array) is the whole batch."""
+
+    def __init__(self, dataset: Any) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, indices: np.ndarray) -> dict[str, np.ndarray]:
+        return self.dataset.read_batch(indices)
 
 
 def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
@@ -118,8 +132,9 @@ class BatchSource:
         if not len(index_batches):
             return
         loader = DataLoader(
-            self.dataset,
-            batch_sampler=[np.asarray(b).tolist() for b in index_batches],
+            BatchReads(self.dataset),
+            sampler=[np.asarray(b, dtype=np.int64) for b in index_batches],
+            batch_size=None,  # items are batches already: no per-example collation
             num_workers=self.num_workers,
             pin_memory=self.device.type == "cuda",
             # Its own generator: creating the iterator must not consume the global RNG,

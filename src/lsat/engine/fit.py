@@ -17,6 +17,7 @@ import torch
 
 from lsat.config import DatasetConfig, dataset_config, load_config, parse_override
 from lsat.engine import distributed
+from lsat.engine.cpu import configure_cpu
 from lsat.engine.layout import RunLayout
 from lsat.engine.trainer import TrainSpec, seed_everything, train
 from lsat.errors import LsatError
@@ -108,8 +109,7 @@ def _train_in_env(
     from lsat.models import build_model
 
     tc = ds.train
-    if tc.get("cpu_threads"):
-        torch.set_num_threads(int(tc["cpu_threads"]))
+    configure_cpu(tc, env.device)
     seed_everything(tc["seed"], tc["deterministic"])
     residency = tc["feature_residency"]
     train_set = _build_data(ds, qsets, residency)
@@ -221,8 +221,7 @@ def predict_run(
     path = Path(model_path) if model_path else ds.paths.final_model(split)
     device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
     model, meta = load_trained_model(path, device)
-    if ds.train.get("cpu_threads"):
-        torch.set_num_threads(int(ds.train["cpu_threads"]))
+    configure_cpu(ds.train, device)
     residency = ds.train["feature_residency"]
     if residency == "gpu" and device.type != "cuda":
         residency = "ram"

@@ -4,10 +4,15 @@ Module and parameter names (``mlp.fc.linear``, ``a_2``/``b_2``, ``linear_{v,k,q,
 follow openvqa/TRAR so an official ``state_dict`` loads with ``strict=True``.
 
 Masks everywhere are boolean with **True = hidden** (padding or outside a window), the
-official convention. :func:`masked_attention` is the one attention kernel: the fast path
+official convention. :func:`masked_attention` is the one attention kernel: the fused path
 calls ``scaled_dot_product_attention`` with an additive mask; the explicit path fills
 masked scores with −1e9 exactly as the official code does. Both give a *uniform* row when
 every key of a query is hidden (the −1e9 semantics), never NaN.
+
+Backends (``set_attention_backend``): ``sdpa``, ``explicit`` or ``auto``, the default, which
+takes the explicit path when training on CPU with dropout — there SDPA has no fused kernel,
+falls back to its unfused "math" path and is 1.5× slower for TRAR (benchmarks/RESULTS.md) —
+and SDPA everywhere else.
 """
 
 from __future__ import annotations
@@ -18,7 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lsat.models.dropout import Dropout, dropout
+
 MASK_VALUE = -1e9
+ATTENTION_BACKENDS = ("auto", "sdpa", "explicit")
 
 
 def mask_value(dtype: torch.dtype) -> float:
@@ -50,7 +58,7 @@ class FC(nn.Module):
     def __init__(self, in_size: int, out_size: int, dropout_r: float = 0.0) -> None:
         super().__init__()
         self.linear = nn.Linear(in_size, out_size)
-        self.dropout = nn.Dropout(dropout_r)
+        self.dropout = Dropout(dropout_r)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.dropout(F.relu(self.linear(x)))
@@ -105,19 +113,25 @@ class AttFlat(nn.Module):
         return self.linear_merge(pooled)
 
 
+def uses_sdpa(backend: str, q: Tensor, dropout_p: float) -> bool:
+    """Whether ``backend`` runs SDPA for this call (``auto``: not for CPU with dropout)."""
+    if backend == "auto":
+        return not (dropout_p > 0 and q.device.type == "cpu")
+    return backend == "sdpa"
+
+
 def masked_attention(
-    q: Tensor, k: Tensor, v: Tensor, mask: Tensor, dropout_p: float, use_sdpa: bool = True
+    q: Tensor, k: Tensor, v: Tensor, mask: Tensor, dropout_p: float, backend: str = "auto"
 ) -> Tensor:
     """softmax(QKᵀ/√d, masked) · V for q (..., N, d), k/v (..., M, d), mask (..., N|1, M).
 
     ``dropout_p`` drops attention-map entries (training only; the caller passes 0 in eval).
     A query whose keys are all hidden gets the uniform map (mean of V), like −1e9 filling.
     """
-    if not use_sdpa:
+    if not uses_sdpa(backend, q, dropout_p):
         scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
         scores = scores.masked_fill(mask, mask_value(scores.dtype))
-        att = F.dropout(torch.softmax(scores, dim=-1), dropout_p, training=dropout_p > 0)
-        return att @ v
+        return dropout(torch.softmax(scores, dim=-1), dropout_p, training=dropout_p > 0) @ v
     bias = torch.zeros(mask.shape, dtype=q.dtype, device=q.device)
     bias = bias.masked_fill(mask, mask_value(q.dtype))
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p)
@@ -134,7 +148,7 @@ class MHAtt(nn.Module):
         super().__init__()
         self.heads = heads
         self.dropout_r = dropout_r
-        self.use_sdpa = True
+        self.attention = "auto"
         self.linear_v = nn.Linear(hidden, hidden)
         self.linear_k = nn.Linear(hidden, hidden)
         self.linear_q = nn.Linear(hidden, hidden)
@@ -160,7 +174,7 @@ class MHAtt(nn.Module):
             self.split(self.linear_k(k)),
             self.split(self.linear_v(v)),
         )
-        return self.merge(masked_attention(qh, kh, vh, mask, self.att_dropout, self.use_sdpa))
+        return self.merge(masked_attention(qh, kh, vh, mask, self.att_dropout, self.attention))
 
 
 class SelfAtt(MHAtt):
@@ -170,9 +184,11 @@ class SelfAtt(MHAtt):
         return super().forward(x, x, x, masks)
 
 
-def set_attention_backend(model: nn.Module, use_sdpa: bool) -> nn.Module:
-    """Switch every attention module of ``model`` between SDPA and the explicit maps."""
+def set_attention_backend(model: nn.Module, backend: str) -> nn.Module:
+    """Set every attention module of ``model`` to ``auto``, ``sdpa`` or ``explicit``."""
+    if backend not in ATTENTION_BACKENDS:
+        raise ValueError(f"attention backend {backend!r}: expected one of {ATTENTION_BACKENDS}")
     for module in model.modules():
-        if hasattr(module, "use_sdpa"):
-            module.use_sdpa = use_sdpa
+        if isinstance(module, MHAtt):
+            module.attention = backend
     return model

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from lsat.errors import LsatError
 from lsat.models.config import ModelConfig
+from lsat.models.dropout import Dropout
 from lsat.models.layers import FFN, AttFlat, LayerNorm, MHAtt, SelfAtt
 from lsat.models.masks import OrderMasks, WindowLayout, WindowMasks
 from lsat.models.trar import SARoutingBlock, tau_schedule
@@ -28,8 +29,8 @@ class Encoder(nn.Module):
         h, p = cfg.hidden_size, cfg.dropout_r
         self.mhatt = MHAtt(h, cfg.multi_head, p)
         self.ffn = FFN(h, cfg.ff_size, p)
-        self.dropout1, self.norm1 = nn.Dropout(p), LayerNorm(h)
-        self.dropout2, self.norm2 = nn.Dropout(p), LayerNorm(h)
+        self.dropout1, self.norm1 = Dropout(p), LayerNorm(h)
+        self.dropout2, self.norm2 = Dropout(p), LayerNorm(h)
 
     def forward(self, y: Tensor, y_mask: Tensor) -> Tensor:
         y = self.norm1(y + self.dropout1(self.mhatt(y, y, y, y_mask)))
@@ -54,9 +55,9 @@ class Decoder(nn.Module):
         self.mhatt1 = image_self_attention(cfg)
         self.mhatt2 = MHAtt(h, cfg.multi_head, p)
         self.ffn = FFN(h, cfg.ff_size, p)
-        self.dropout1, self.norm1 = nn.Dropout(p), LayerNorm(h)
-        self.dropout2, self.norm2 = nn.Dropout(p), LayerNorm(h)
-        self.dropout3, self.norm3 = nn.Dropout(p), LayerNorm(h)
+        self.dropout1, self.norm1 = Dropout(p), LayerNorm(h)
+        self.dropout2, self.norm2 = Dropout(p), LayerNorm(h)
+        self.dropout3, self.norm3 = Dropout(p), LayerNorm(h)
 
     def forward(
         self, x: Tensor, y: Tensor, x_masks: Tensor | WindowMasks, y_mask: Tensor, tau: Tensor

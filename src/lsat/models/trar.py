@@ -3,10 +3,11 @@
 One score matrix QKᵀ/√d is masked once per order (attention spans of growing radius), each
 masked copy is soft-maxed (with dropout) into a map, and a router mixes the L maps with
 per-example weights α (B, L). Because ``Σ_l α_l · map_l · V = Σ_l α_l · (map_l · V)``, the
-fast path runs one batched ``scaled_dot_product_attention`` over an extra order dimension
-and mixes the *outputs*; the explicit path (``use_sdpa = False``) builds the maps like the
-official code. In training SDPA drops map entries inside the kernel, which is the same
-dropout in distribution.
+SDPA path runs one batched ``scaled_dot_product_attention`` over an extra order dimension
+and mixes the *outputs*; the explicit path builds the maps like the official code (one
+QKᵀ and one product with V instead of L of each, which is why ``auto`` picks it for CPU
+training, where SDPA would not be fused anyway). In training SDPA drops map entries inside
+the kernel, which is the same dropout in distribution.
 
 Evaluation differs from the official code on purpose: the official test adds Gumbel noise
 with τ = 10 (τ is not saved in checkpoints), so its accuracy is random. Ours is
@@ -19,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lsat.models.dropout import dropout
 from lsat.models.layers import (
     MLP,
     LayerNorm,
@@ -26,6 +28,7 @@ from lsat.models.layers import (
     attend_pool,
     mask_value,
     masked_attention,
+    uses_sdpa,
 )
 
 
@@ -126,15 +129,15 @@ class SARoutingBlock(MHAtt):
             self.split(self.linear_v(x)),
         )
         p = self.att_dropout
-        if self.use_sdpa:
+        if uses_sdpa(self.attention, q, p):
             n_orders = masks.shape[1]
             qs, ks, vs = (t.unsqueeze(1).expand(-1, n_orders, -1, -1, -1) for t in (q, k, v))
-            outs = masked_attention(qs, ks, vs, masks, p, use_sdpa=True)  # (B, L, h, N, d)
+            outs = masked_attention(qs, ks, vs, masks, p, backend="sdpa")  # (B, L, h, N, d)
             atted = torch.einsum("bl,blhnd->bhnd", alpha.to(outs.dtype), outs)
         else:
             scores = q @ k.transpose(-2, -1) / (q.shape[-1] ** 0.5)
             scores = scores.unsqueeze(1).masked_fill(masks, mask_value(scores.dtype))
-            maps = F.dropout(torch.softmax(scores, dim=-1), p, training=p > 0)
+            maps = dropout(torch.softmax(scores, dim=-1), p, training=p > 0)
             att = torch.einsum("bl,blhnm->bhnm", alpha.to(maps.dtype), maps)
             atted = att @ v
         return self.merge(atted)

@@ -43,8 +43,8 @@ class WindowAttention(MHAtt):
             self.split(self.linear_v(x)),
         )
         p = self.att_dropout
-        intra = masked_attention(q, k, v, masks.intra, p, self.use_sdpa)
+        intra = masked_attention(q, k, v, masks.intra, p, self.attention)
         pool = masks.pool.to(k.dtype)  # (B, 1, W, N)
-        inter = masked_attention(q, pool @ k, pool @ v, masks.inter, p, self.use_sdpa)
+        inter = masked_attention(q, pool @ k, pool @ v, masks.inter, p, self.attention)
         g = torch.sigmoid(self.gate(x)).transpose(1, 2).unsqueeze(-1).to(intra.dtype)
         return self.merge(g * intra + (1 - g) * inter)
