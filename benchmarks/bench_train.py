@@ -2,10 +2,17 @@
 
 Paper configuration (MODEL.md §4): batch 64, 8×8×2048 grid features, 14 question tokens,
 20,573 tokens, 3,129 answers, Adam (0.9, 0.98), BCE-with-logits summed. Each variant runs
-warm-up steps (compilation, allocator) then timed steps on random inputs in one process, so
-ratios between variants are measured on the same machine state.
+warm-up steps (compilation, allocator) then timed steps on random inputs, each in its own
+subprocess (the allocator settings are per process) started one after the other by one
+invocation, so ratios between variants are measured on the same machine state.
 
-    python benchmarks/bench_train.py                      # CPU: trar/mcan/lsat × eager/compile/bf16
+Variants: ``eager`` is what the engine runs (attention backend ``auto``, the CPU dropout mask
+of ``lsat.models.dropout``, glibc's heap kept warm on CPU); ``plain`` is the same model with
+SDPA everywhere, ``torch``'s own dropout and glibc's default allocator (this project before
+0.9, and the baseline of the CPU speed-ups); ``compile`` adds ``torch.compile``, ``bf16``
+autocast to bfloat16.
+
+    python benchmarks/bench_train.py                      # CPU: trar/mcan/lsat × plain/eager
     python benchmarks/bench_train.py --device cuda --models trar --variants bf16,bf16+compile
 
 On CUDA it also prints model FLOP utilisation (MFU) against ``--peak-tflops``, counting the
@@ -17,12 +24,17 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import resource
+import subprocess
+import sys
 import time
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from lsat.models import build_model
+import lsat.models.dropout as model_dropout
+from lsat.engine.cpu import retain_freed_memory
+from lsat.models import build_model, set_attention_backend
 
 TOKENS, ANSWERS, T, N, C = 20573, 3129, 14, 64, 2048
 
@@ -67,6 +79,11 @@ def measure(name: str, variant: str, args) -> dict:
     device = args.device
     model = build_model(name, dataset="vqa", token_size=TOKENS, answer_size=ANSWERS).to(device)
     model.train()
+    plain = "plain" in variant
+    set_attention_backend(model, "sdpa" if plain else "auto")
+    model_dropout.FAST_CPU_DROPOUT = not plain
+    if device == "cpu" and not plain:
+        retain_freed_memory()
     opt = torch.optim.Adam(
         model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-9, fused=args.fused_adam
     )
@@ -91,6 +108,7 @@ def measure(name: str, variant: str, args) -> dict:
         "variant": variant,
         "samples_per_s": args.batch_size * args.steps / elapsed,
         "step_ms": 1000 * elapsed / args.steps,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
 
@@ -98,7 +116,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--models", default="trar,mcan,lsat")
-    parser.add_argument("--variants", default="eager,compile,bf16,bf16+compile")
+    parser.add_argument("--variants", default="plain,eager")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
@@ -111,6 +129,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     parser.add_argument("--peak-tflops", type=float, default=989.0, help="bf16 dense peak (H100)")
     parser.add_argument("--json", help="also write the rows to this JSON file")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -122,13 +141,29 @@ def main() -> None:
         f"threads {torch.get_num_threads()}, device {args.device}"
         + (f" ({torch.cuda.get_device_name()})" if args.device == "cuda" else "")
     )
+    if args.child:  # one row, measured in this process
+        name, variant = args.child.split(":")
+        row = measure(name, variant, args)
+        row["gflop_per_sample"] = flops_per_sample(name, args.device, 4) / 1e9
+        print(json.dumps(row))
+        return
     rows = []
+    passthrough = [
+        *("--device", args.device, "--batch-size", str(args.batch_size)),
+        *("--steps", str(args.steps), "--warmup", str(args.warmup), "--threads", str(args.threads)),
+        *([] if args.fused_adam else ["--no-fused-adam"]),
+    ]
     for name in args.models.split(","):
-        flops = flops_per_sample(name, args.device, 4)
         for variant in args.variants.split(","):
-            row = measure(name, variant, args)
-            row["gflop_per_sample"] = flops / 1e9
-            row["achieved_tflops"] = row["samples_per_s"] * flops / 1e12
+            out = subprocess.run(
+                [sys.executable, __file__, *passthrough, "--child", f"{name}:{variant}"],
+                capture_output=True,
+                text=True,
+            )
+            if out.returncode != 0:
+                sys.exit(f"{name} {variant} failed:\n{out.stderr}")
+            row = json.loads(out.stdout.strip().splitlines()[-1])
+            row["achieved_tflops"] = row["samples_per_s"] * row["gflop_per_sample"] / 1e3
             if args.device == "cuda":
                 row["mfu_percent"] = 100 * row["achieved_tflops"] / args.peak_tflops
             rows.append(row)
@@ -136,7 +171,16 @@ def main() -> None:
             print(
                 f"{name:5s} {variant:14s} {row['samples_per_s']:9.1f} samples/s  "
                 f"{row['step_ms']:8.1f} ms/step  {row['gflop_per_sample']:.2f} GFLOP/sample"
-                f"  {row['achieved_tflops']:.3f} TFLOP/s{extra}"
+                f"  {row['achieved_tflops']:.3f} TFLOP/s  peak RSS {row['peak_rss_mb']:.0f} MB"
+                f"{extra}",
+                flush=True,
+            )
+        base = {r["variant"]: r["samples_per_s"] for r in rows if r["model"] == name}
+        if "plain" in base:
+            print(
+                f"# {name}: "
+                + ", ".join(f"{v} {sps / base['plain']:.2f}×" for v, sps in base.items())
+                + " the plain row"
             )
     if args.json:
         with open(args.json, "w") as f:

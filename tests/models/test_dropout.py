@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from lsat.models import dropout as fast
-from lsat.models.dropout import Dropout, dropout, keep_mask
+from lsat.models.dropout import Dropout, dropout, keep_mask, relu_dropout
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
@@ -50,3 +50,18 @@ def test_edge_rates_and_switch_fall_back_to_torch(monkeypatch: pytest.MonkeyPatc
     a = dropout(x, 0.25)
     torch.manual_seed(2)
     assert torch.equal(a, F.dropout(x, 0.25, True))
+
+
+def test_fused_relu_dropout_equals_dropout_of_relu() -> None:
+    x = torch.randn(6, 5, 40, requires_grad=True)
+    y = x.detach().clone().requires_grad_(True)
+    torch.manual_seed(3)
+    fused = relu_dropout(x, 0.2)
+    torch.manual_seed(3)
+    reference = dropout(F.relu(y), 0.2)
+    assert torch.equal(fused, reference)
+    g = torch.randn_like(fused)
+    fused.backward(g)
+    reference.backward(g)
+    assert torch.equal(x.grad, y.grad)
+    assert torch.equal(relu_dropout(x, 0.2, training=False), F.relu(x))

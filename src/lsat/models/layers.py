@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lsat.models.dropout import Dropout, dropout
+from lsat.models.dropout import Dropout, dropout, relu_dropout
 
 MASK_VALUE = -1e9
 ATTENTION_BACKENDS = ("auto", "sdpa", "explicit")
@@ -61,7 +61,7 @@ class FC(nn.Module):
         self.dropout = Dropout(dropout_r)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.dropout(F.relu(self.linear(x)))
+        return relu_dropout(self.linear(x), self.dropout.p, self.training)
 
 
 class MLP(nn.Module):

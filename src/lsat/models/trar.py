@@ -136,7 +136,8 @@ class SARoutingBlock(MHAtt):
             atted = torch.einsum("bl,blhnd->bhnd", alpha.to(outs.dtype), outs)
         else:
             scores = q @ k.transpose(-2, -1) / (q.shape[-1] ** 0.5)
-            scores = scores.unsqueeze(1).masked_fill(masks, mask_value(scores.dtype))
+            # where() writes the L masked copies in one pass (masked_fill clones, then fills).
+            scores = torch.where(masks, mask_value(scores.dtype), scores.unsqueeze(1))
             maps = dropout(torch.softmax(scores, dim=-1), p, training=p > 0)
             att = torch.einsum("bl,blhnm->bhnm", alpha.to(maps.dtype), maps)
             atted = att @ v
