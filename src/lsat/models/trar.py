@@ -5,8 +5,8 @@ masked copy is soft-maxed (with dropout) into a map, and a router mixes the L ma
 per-example weights α (B, L). Because ``Σ_l α_l · map_l · V = Σ_l α_l · (map_l · V)``, the
 SDPA path runs one batched ``scaled_dot_product_attention`` over an extra order dimension
 and mixes the *outputs*; the explicit path builds the maps like the official code (one
-QKᵀ and one product with V instead of L of each, which is why ``auto`` picks it for CPU
-training, where SDPA would not be fused anyway). In training SDPA drops map entries inside
+QKᵀ and one product with V instead of L of each; ``auto`` picks it on CPU, where SDPA
+with dropout is not fused anyway). In training SDPA drops map entries inside
 the kernel, which is the same dropout in distribution.
 
 Evaluation differs from the official code on purpose: the official test adds Gumbel noise
@@ -129,7 +129,7 @@ class SARoutingBlock(MHAtt):
             self.split(self.linear_v(x)),
         )
         p = self.att_dropout
-        if uses_sdpa(self.attention, q, p):
+        if uses_sdpa(self.attention, q):
             n_orders = masks.shape[1]
             qs, ks, vs = (t.unsqueeze(1).expand(-1, n_orders, -1, -1, -1) for t in (q, k, v))
             outs = masked_attention(qs, ks, vs, masks, p, backend="sdpa")  # (B, L, h, N, d)
