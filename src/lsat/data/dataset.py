@@ -9,7 +9,7 @@ padding cells stay exactly zero for the model's padding mask.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -103,18 +103,13 @@ class QADataset(Dataset):
         if self._bank is not None:
             feats = self._bank[rows]
         else:
-            by_store: dict[int, tuple[FeatureStore, list[int], list[int]]] = {}
-            for pos, row in enumerate(rows.tolist()):
-                store, image_id = self._bank_index[row]
-                entry = by_store.setdefault(id(store), (store, [], []))
-                entry[1].append(pos)
-                entry[2].append(image_id)
-            if len(by_store) == 1:
-                store, _, ids = next(iter(by_store.values()))
+            groups = self._by_store(rows.tolist())
+            if len(groups) == 1:
+                store, _, ids = groups[0]
                 feats = store.get_many(ids)
             else:
                 feats = np.empty((len(idx), self.num_cells, self.channels), np.float16)
-                for store, positions, ids in by_store.values():
+                for store, positions, ids in groups:
                     feats[positions] = store.get_many(ids)
         return {
             "img_feat": feats,
@@ -128,18 +123,26 @@ class QADataset(Dataset):
         """All features (M, N, C) float16 the dataset uses, indexed by ``image_row``."""
         if self._bank is None:
             bank = np.empty((len(self._bank_index), self.num_cells, self.channels), np.float16)
-            by_store: dict[int, tuple[FeatureStore, list[int], list[int]]] = {}
-            for row, (store, image_id) in enumerate(self._bank_index):
-                entry = by_store.setdefault(id(store), (store, [], []))
-                entry[1].append(row)
-                entry[2].append(image_id)
-            for store, rows, ids in tqdm(by_store.values(), desc="loading features", leave=False):
+            groups = self._by_store(range(len(self._bank_index)))
+            for store, rows, ids in tqdm(groups, desc="loading features", leave=False):
                 if len(ids) > len(store) // 2:
                     bank[rows] = store.load_all()[[store.row(i) for i in ids]]
                 else:
                     bank[rows] = store.get_many(ids)
             self._bank = bank
         return self._bank
+
+    def _by_store(
+        self, rows: Iterable[int]
+    ) -> list[tuple[FeatureStore, list[int], list[int]]]:
+        """Bank ``rows`` grouped per feature file: (store, positions in ``rows``, image ids)."""
+        groups: dict[int, tuple[FeatureStore, list[int], list[int]]] = {}
+        for pos, row in enumerate(rows):
+            store, image_id = self._bank_index[row]
+            entry = groups.setdefault(id(store), (store, [], []))
+            entry[1].append(pos)
+            entry[2].append(image_id)
+        return list(groups.values())
 
     def close(self) -> None:
         for store in {id(s): s for s, _ in self._bank_index}.values():

@@ -32,6 +32,11 @@ def drop_threshold(p: float) -> int:
     return round(p * LEVELS) - LEVELS // 2
 
 
+def survivor_scale(p: float) -> float:
+    """1 / (1 − p_q): what a kept element is multiplied by, p_q being p quantised."""
+    return 1.0 / (1.0 - round(p * LEVELS) / LEVELS)
+
+
 def keep_mask(shape: torch.Size | tuple[int, ...], p: float) -> Tensor:
     """Boolean mask of ``shape``, each element kept with probability 1 − round(p·2¹⁶)/2¹⁶."""
     n = math.prod(shape)
@@ -57,8 +62,7 @@ def dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
     """``F.dropout`` with the cheap CPU mask (see the module docstring)."""
     if not _fast(x, p, training):
         return F.dropout(x, p, training)
-    kept = 1.0 - (round(p * LEVELS) / LEVELS)
-    return torch.where(keep_mask(x.shape, p), x * (1.0 / kept), 0.0)
+    return torch.where(keep_mask(x.shape, p), x * survivor_scale(p), 0.0)
 
 
 class _ReluDropout(torch.autograd.Function):
@@ -67,7 +71,7 @@ class _ReluDropout(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: Tensor, p: float) -> Tensor:
         keep = keep_mask(x.shape, p) & (x > 0)
-        ctx.scale = 1.0 / (1.0 - round(p * LEVELS) / LEVELS)
+        ctx.scale = survivor_scale(p)
         ctx.save_for_backward(keep)
         return torch.where(keep, x * ctx.scale, 0.0)
 
