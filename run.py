@@ -81,6 +81,12 @@ def _argv_without_gpu(argv: list[str]) -> list[str]:
     return out
 
 
+def _versions(ckpt: Path) -> str:
+    """The run versions beside ``ckpt``'s folder, for the error message."""
+    found = sorted(p.name.removeprefix("ckpt_") for p in ckpt.parent.parent.glob("ckpt_*"))
+    return ", ".join(found) or "none"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
@@ -107,7 +113,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.RESUME:
             if args.CKPT_V is None or args.CKPT_E is None:
                 raise LsatError("--RESUME True needs --CKPT_V and --CKPT_E")
-            link_atomic(layout.checkpoint(args.CKPT_E), layout.last)
+            wanted = layout.checkpoint(args.CKPT_E)
+            if not wanted.is_file():
+                raise LsatError(
+                    f"--RESUME: no checkpoint {wanted} (version {version!r}, epoch "
+                    f"{args.CKPT_E}); versions in {wanted.parent.parent}: {_versions(wanted)}"
+                )
+            link_atomic(wanted, layout.last)
             mode = "require"
         try:
             train_run(args.CONFIG, args.DATASET, split, sets, resume=mode, layout=layout)

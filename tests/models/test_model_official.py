@@ -89,8 +89,8 @@ def test_other_architecture_and_bad_files_fail_clearly(tmp_path: Path) -> None:
             tmp_path / "orders.pkl", make(2), vocab_path=vocab, answers_path=ans
         )
     (tmp_path / "junk.pkl").write_bytes(b"not a checkpoint")
-    # Not tensors-only: a warning, then the full unpickler fails too, with the file named.
-    with pytest.warns(UserWarning), pytest.raises(LsatError, match=r"junk\.pkl cannot be read"):
+    # Not a torch file: one error naming it (no fallback to full unpickling).
+    with pytest.raises(LsatError, match=r"junk\.pkl cannot be read"):
         load_official_checkpoint(tmp_path / "junk.pkl", make(2), vocab_path=vocab, answers_path=ans)
     with pytest.raises(LsatError, match="checkpoint not found"):
         load_official_checkpoint(tmp_path / "none.pkl", make(2), vocab_path=vocab, answers_path=ans)

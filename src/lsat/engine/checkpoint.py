@@ -21,15 +21,18 @@ import torch
 
 from lsat.errors import LsatError
 from lsat.io import atomic_path
+from lsat.safe_load import safe_torch_load
 
 FORMAT = "lsat-checkpoint-1"
 
 
 def rng_state() -> dict[str, Any]:
     """Every random state of this process."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state(),
+        # Plain values and a tensor, so a weights-only load reads it (no numpy pickles).
+        "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss),
         "python": random.getstate(),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -39,7 +42,8 @@ def rng_state() -> dict[str, Any]:
 
 def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -58,13 +62,8 @@ def save(path: Path, payload: dict[str, Any]) -> None:
 
 
 def load(path: Path) -> dict[str, Any]:
-    """Load a checkpoint on the CPU with one clear error for a missing or foreign file."""
-    if not Path(path).is_file():
-        raise LsatError(f"checkpoint not found: {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises many types for a corrupt file
-        raise LsatError(f"checkpoint {path} cannot be read: {err}") from None
+    """Load a checkpoint on the CPU (tensors and plain containers only, never code)."""
+    ckpt = safe_torch_load(path)
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise LsatError(f"checkpoint {path} has no 'state_dict': not a model checkpoint")
     return ckpt

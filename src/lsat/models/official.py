@@ -9,8 +9,6 @@ the load, with a message naming both sizes and the file at fault.
 
 from __future__ import annotations
 
-import pickle
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,29 +17,15 @@ from torch import nn
 
 from lsat.errors import LsatError
 from lsat.io import read_json
+from lsat.safe_load import safe_torch_load
 
 REQUIRED_KEYS = ("state_dict", "optimizer", "lr_base", "epoch")
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """``torch.load`` on CPU, tensors-only unpickling where the file allows it."""
+    """The file's dict, read by :func:`lsat.safe_load.safe_torch_load` (never runs code)."""
     p = Path(path)
-    if not p.is_file():
-        raise LsatError(f"checkpoint not found: {p}")
-    try:
-        try:
-            ckpt = torch.load(p, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as err:
-            if "Weights only load failed" not in str(err):
-                raise
-            warnings.warn(
-                f"{p} holds objects beyond tensors; loading it with full unpickling "
-                "(only do this for checkpoints you trust)",
-                stacklevel=2,
-            )
-            ckpt = torch.load(p, map_location="cpu", weights_only=False)
-    except Exception as err:  # truncated or not a torch file at all
-        raise LsatError(f"checkpoint {p} cannot be read by torch.load: {err}") from None
+    ckpt = safe_torch_load(p)
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise LsatError(
             f"checkpoint {p} is not an official checkpoint: expected a dict with keys "
