@@ -7,6 +7,7 @@ renamed into place, so a killed process never leaves a file that looks complete.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -70,3 +71,15 @@ def read_json(path: str | os.PathLike[str], what: str = "JSON file") -> Any:
         raise LsatError(
             f"{what} {p} is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}"
         ) from None
+    except UnicodeDecodeError as err:
+        raise LsatError(
+            f"{what} {p} is not UTF-8 text (byte {err.object[err.start]:#04x} at offset "
+            f"{err.start}): JSON files must be UTF-8"
+        ) from None
+
+
+def json_content_sha256(path: str | os.PathLike[str], what: str = "JSON file") -> str:
+    """sha256 of a JSON file's content (keys sorted, no whitespace): the same for a
+    reformatted file, different for any change of a value or of an index."""
+    text = json.dumps(read_json(path, what), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -12,6 +12,7 @@ with one error naming the file and the global.
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 import re
 from pathlib import Path
@@ -71,3 +72,59 @@ def _refused_global(path: Path, message: str) -> str | None:
 def _first_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     return text[0] if text else type(err).__name__
+
+
+class CheckpointDamaged(LsatError):
+    """A checkpoint whose content no longer matches the checksum written with it."""
+
+
+def content_digest(obj: Any) -> str:
+    """sha256 over a checkpoint's content: every tensor's bytes, dtype and shape, and every
+    plain value, in order. Stored in the file at save and recomputed at load, it catches
+    damaged bytes that still unpickle (a flipped bit in a weight, a truncated copy
+    patched up by a tool), which torch itself does not check."""
+    h = hashlib.sha256()
+    _feed(h, obj)
+    return h.hexdigest()
+
+
+def _feed(h: Any, obj: Any) -> None:
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu().contiguous()
+        h.update(f"T{t.dtype}{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().data)
+    elif isinstance(obj, dict):
+        h.update(f"D{len(obj)}|".encode())
+        for key, value in obj.items():
+            _feed(h, key)
+            _feed(h, value)
+    elif isinstance(obj, (list, tuple)):
+        h.update(f"{type(obj).__name__}{len(obj)}|".encode())
+        for value in obj:
+            _feed(h, value)
+    else:
+        h.update(f"{type(obj).__name__}:{obj!r}|".encode())
+
+
+DIGEST_KEY = "sha256"
+
+
+def with_digest(payload: dict[str, Any]) -> dict[str, Any]:
+    """``payload`` plus its :func:`content_digest` under :data:`DIGEST_KEY`."""
+    body = {k: v for k, v in payload.items() if k != DIGEST_KEY}
+    return {**body, DIGEST_KEY: content_digest(body)}
+
+
+def verify_digest(ckpt: dict[str, Any], path: str | Path) -> bool:
+    """Check the digest a checkpoint was written with; False when it has none (official
+    files, older lsat files). Raises :class:`CheckpointDamaged` on a mismatch."""
+    stored = ckpt.get(DIGEST_KEY)
+    if stored is None:
+        return False
+    body = {k: v for k, v in ckpt.items() if k != DIGEST_KEY}
+    if content_digest(body) != stored:
+        raise CheckpointDamaged(
+            f"checkpoint {path} is damaged: its content does not match the sha256 written "
+            "with it (changed or corrupted after it was saved)"
+        )
+    return True

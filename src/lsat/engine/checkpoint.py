@@ -5,7 +5,8 @@ A checkpoint is a superset of the official openvqa/TRAR one (``state_dict``, ``o
 an exact resume needs: the step inside the epoch (non-zero only for an interrupt
 checkpoint), the random states of every rank (torch, CUDA, numpy, python), the data-order
 seed, the AMP scaler, the metrics so far and a hash of the settings that shape the result
-(a resume under different settings is refused).
+(a resume under different settings is refused). Each file carries a sha256 of its content
+(:func:`lsat.safe_load.content_digest`), checked at every load.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +22,10 @@ import numpy as np
 import torch
 
 from lsat.errors import LsatError
-from lsat.io import atomic_path
-from lsat.safe_load import safe_torch_load
+from lsat.io import atomic_path, json_content_sha256
+from lsat.safe_load import CheckpointDamaged, safe_torch_load, verify_digest, with_digest
 
-FORMAT = "lsat-checkpoint-1"
+FORMAT = "lsat-checkpoint-2"
 
 
 def rng_state() -> dict[str, Any]:
@@ -58,12 +60,44 @@ def settings_hash(settings: dict[str, Any]) -> str:
 def save(path: Path, payload: dict[str, Any]) -> None:
     """``torch.save`` to a temporary file renamed onto ``path``."""
     with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, **payload}, tmp)
+        torch.save(with_digest({"format": FORMAT, **payload}), tmp)
 
 
 def load(path: Path) -> dict[str, Any]:
     """Load a checkpoint on the CPU (tensors and plain containers only, never code)."""
     ckpt = safe_torch_load(path)
+    if isinstance(ckpt, dict) and not verify_digest(ckpt, path):
+        if ckpt.get("format") == FORMAT:
+            raise CheckpointDamaged(f"checkpoint {path} is damaged: its sha256 is missing")
+        if "format" in ckpt:
+            warnings.warn(f"{path} was written without a checksum: not verified", stacklevel=2)
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise LsatError(f"checkpoint {path} has no 'state_dict': not a model checkpoint")
     return ckpt
+
+
+def list_digests(vocab: Path, answers: Path) -> dict[str, str]:
+    """Content hashes of the vocabulary and answer list, stored in every checkpoint."""
+    return {
+        "vocab_sha256": json_content_sha256(vocab, "vocabulary file"),
+        "answers_sha256": json_content_sha256(answers, "answers file"),
+    }
+
+
+def check_lists(meta: dict[str, Any], vocab: Path, answers: Path, ckpt: Path) -> None:
+    """Refuse a vocabulary or answer list whose content differs from the checkpoint's.
+
+    Sizes alone miss a reordered answer list: predictions would be mapped to the wrong
+    answers. Checkpoints without the hashes (official files) are not checked here.
+    """
+    now = list_digests(vocab, answers)
+    for key, what, file, old in (
+        ("vocab_sha256", "vocabulary", vocab, meta.get("vocab")),
+        ("answers_sha256", "answer list", answers, meta.get("answers")),
+    ):
+        if meta.get(key) and meta[key] != now[key]:
+            raise LsatError(
+                f"checkpoint {ckpt} was trained with the {what} {old} but {file} has other "
+                f"content (same size or not, e.g. reordered): use the {what} the checkpoint "
+                "was trained with, or retrain"
+            )

@@ -17,6 +17,7 @@ import torch
 
 from lsat.config import DatasetConfig, dataset_config, load_config, parse_override
 from lsat.engine import distributed
+from lsat.engine.checkpoint import list_digests
 from lsat.engine.cpu import configure_cpu
 from lsat.engine.layout import RunLayout
 from lsat.engine.trainer import TrainSpec, seed_everything, train
@@ -166,6 +167,7 @@ def _train_in_env(
         "options": options,
         "vocab": str(ds.paths.vocab),
         "answers": str(ds.paths.answers),
+        **list_digests(ds.paths.vocab, ds.paths.answers),
     }
     header = [
         f"lsat train: dataset {ds.name} ({ds.format}), split {split} = {'+'.join(qsets)}, "

@@ -95,6 +95,7 @@ def load_trained_model(path: Path, device: torch.device) -> tuple[nn.Module, dic
 
 
 def check_sizes(meta: dict[str, Any], dataset: Any, model_path: Path, ds: Any) -> None:
+    """The vocabulary and answer list must be the model's: sizes, then content hashes."""
     for what, have, want, file in (
         ("vocabulary", dataset.token_size, meta["token_size"], ds.paths.vocab),
         ("answer list", dataset.num_answers, meta["answer_size"], ds.paths.answers),
@@ -104,6 +105,7 @@ def check_sizes(meta: dict[str, Any], dataset: Any, model_path: Path, ds: Any) -
                 f"{model_path} was trained with a {what} of {want} entries but {file} has "
                 f"{have}: rebuild the vocabulary the model was trained with or retrain"
             )
+    ckpt_io.check_lists(meta, ds.paths.vocab, ds.paths.answers, model_path)
 
 
 def write_predictions(

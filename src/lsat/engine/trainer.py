@@ -204,7 +204,7 @@ class Trainer:
                 ckpt_io.save(layout.last, payload)
         barrier(self.env)
 
-    def resume(self, path: Any, strict: bool = True) -> bool:
+    def resume(self, path: Any, strict: bool = True, ck: dict[str, Any] | None = None) -> bool:
         """Continue from checkpoint ``path``; return False when it was set aside instead.
 
         A checkpoint written under other model/train settings cannot be continued. With
@@ -212,7 +212,10 @@ class Trainer:
         resume of a rerun after the config changed) its folder is renamed, not deleted, and
         the run starts fresh.
         """
-        ck = ckpt_io.load(path)
+        ck = ckpt_io.load(path) if ck is None else ck
+        meta = self.spec.model_meta
+        if meta.get("vocab") and meta.get("answers"):
+            ckpt_io.check_lists(ck.get("model_meta") or {}, meta["vocab"], meta["answers"], path)
         if ck.get("settings_hash") != self.settings_hash:
             folder = self.spec.layout.checkpoint_dir
             if strict:
@@ -414,9 +417,37 @@ def train(
     ``strict_resume`` refuses a checkpoint of other settings instead of setting it aside.
     """
     trainer = Trainer(model, train_set, spec, env, validate)
-    last = spec.layout.last
-    if resume and last.is_file():
-        trainer.resume(last, strict=strict_resume)
+    if resume and spec.layout.last.is_file():
+        path, ck, note = intact_checkpoint(spec.layout)
+        if note and env.is_main:
+            print(f"lsat train: warning: {note}", file=sys.stderr)
+        if trainer.resume(path, strict=strict_resume, ck=ck) and note:
+            trainer.log_lines.append(f"warning: {note}")
     trainer.run()
     trainer.finish()
     return trainer
+
+
+def intact_checkpoint(layout: RunLayout) -> tuple[Any, dict[str, Any], str | None]:
+    """``last`` when it loads and matches its checksum, else the newest intact epoch
+    checkpoint with a note saying why; an error when none is intact (nothing is resumed,
+    and no final model is written, from a damaged state)."""
+    try:
+        return layout.last, ckpt_io.load(layout.last), None
+    except LsatError as err:
+        reason = str(err)
+    epochs = []
+    for p in layout.checkpoint_dir.glob(f"epoch*{layout.ckpt_suffix}"):
+        digits = p.name[len("epoch") : -len(layout.ckpt_suffix)]
+        if digits.isdigit() and not p.samefile(layout.last):
+            epochs.append((int(digits), p))
+    for _, path in sorted(epochs, reverse=True):
+        try:
+            ck = ckpt_io.load(path)
+        except LsatError:
+            continue
+        return path, ck, f"{reason}; resuming from {path}, the newest intact checkpoint"
+    raise LsatError(
+        f"{reason}; no intact epoch checkpoint in {layout.checkpoint_dir} to fall back on: "
+        "pass --restart to start over"
+    )

@@ -17,7 +17,7 @@ from torch import nn
 
 from lsat.errors import LsatError
 from lsat.io import read_json
-from lsat.safe_load import safe_torch_load
+from lsat.safe_load import safe_torch_load, verify_digest
 
 REQUIRED_KEYS = ("state_dict", "optimizer", "lr_base", "epoch")
 
@@ -26,6 +26,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The file's dict, read by :func:`lsat.safe_load.safe_torch_load` (never runs code)."""
     p = Path(path)
     ckpt = safe_torch_load(p)
+    if isinstance(ckpt, dict):
+        verify_digest(ckpt, p)  # our own files carry a checksum; official ones do not
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise LsatError(
             f"checkpoint {p} is not an official checkpoint: expected a dict with keys "
@@ -80,6 +82,10 @@ def load_official_checkpoint(
     """Load ``path`` into ``model`` strictly; return ``{'epoch', 'lr_base', 'optimizer'}``."""
     p = Path(path)
     ckpt = read_checkpoint(p)
+    if isinstance(ckpt.get("model_meta"), dict):  # an lsat model.pt: its lists must match
+        from lsat.engine.checkpoint import check_lists
+
+        check_lists(ckpt["model_meta"], Path(vocab_path), Path(answers_path), p)
     state = strip_module_prefix(dict(ckpt["state_dict"]))
     _check_size(state, "embedding.weight", vocab_size(vocab_path), "tokens", vocab_path, p)
     _check_size(state, "proj.weight", answer_size(answers_path), "answers", answers_path, p)
