@@ -36,3 +36,12 @@ def test_malformed_json_names_the_file(tmp_path):
     bad.write_text('{"questions": [')
     with pytest.raises(LsatError, match=r"bad\.json is not valid JSON"):
         read_json(bad, "question file")
+
+
+def test_non_utf8_json_names_the_file_and_offset(tmp_path):
+    p = tmp_path / "latin1.json"
+    p.write_bytes('{"answer": "caf\xe9"}'.encode("latin-1"))
+    with pytest.raises(
+        LsatError, match=r"latin1\.json is not UTF-8 text \(byte 0xe9 at offset 15\)"
+    ):
+        read_json(p)
