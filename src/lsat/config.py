@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
+import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
+from lsat import schema_check
 from lsat.errors import LsatError
 from lsat.paths import ResultPaths
 
@@ -49,7 +51,7 @@ def load_schema() -> dict[str, Any]:
         return yaml.safe_load(f)
 
 
-def _extend_with_defaults(validator_class):  # type: ignore[no-untyped-def]
+def _extend_with_defaults(jsonschema: Any, validator_class: Any) -> Any:
     """A validator that fills ``default`` values while it validates (as Snakemake does)."""
     validate_properties = validator_class.VALIDATORS["properties"]
 
@@ -63,19 +65,49 @@ def _extend_with_defaults(validator_class):  # type: ignore[no-untyped-def]
     return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
 
 
-_Validator = _extend_with_defaults(jsonschema.Draft202012Validator)
+@functools.cache
+def _jsonschema_validator() -> Any | None:
+    """jsonschema's validator class with default filling, or None when it is not installed.
+
+    jsonschema is optional at run time: the GPU machines have no registry and no jsonschema,
+    so :mod:`lsat.schema_check` checks the config there (with one warning on stderr).
+    """
+    try:
+        import jsonschema
+    except ImportError:
+        print(
+            "lsat: warning: jsonschema is not installed; the config is checked by lsat's "
+            "built-in subset validator (types, enums, ranges, unknown keys, defaults)",
+            file=sys.stderr,
+        )
+        return None
+    return _extend_with_defaults(jsonschema, jsonschema.Draft202012Validator)
+
+
+def _first_error(cfg: dict[str, Any], schema: dict[str, Any]) -> tuple[str, str] | None:
+    """(dotted key, message) of the first error, filling defaults; None when valid."""
+    validator_class = _jsonschema_validator()
+    if validator_class is None:
+        try:
+            schema_check.check(cfg, schema, schema, [])
+        except schema_check.SchemaError as err:
+            return ".".join(str(p) for p in err.path) or "<top level>", err.message
+        return None
+    errors = sorted(validator_class(schema).iter_errors(cfg), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return None
+    err = errors[0]
+    return ".".join(str(p) for p in err.absolute_path) or "<top level>", err.message
 
 
 def validate_config(cfg: dict[str, Any], source: str = "config") -> dict[str, Any]:
     """Validate ``cfg`` in place (filling defaults); raise one :class:`LsatError` on failure."""
-    validator = _Validator(load_schema())
+    schema = load_schema()
     # Defaults of nested objects appear only after their parent is filled: validate twice.
     for _ in range(3):
-        errors = sorted(validator.iter_errors(cfg), key=lambda e: list(e.absolute_path))
-        if errors:
-            err = errors[0]
-            key = ".".join(str(p) for p in err.absolute_path) or "<top level>"
-            raise LsatError(f"{source}: invalid value at {key}: {err.message}")
+        error = _first_error(cfg, schema)
+        if error:
+            raise LsatError(f"{source}: invalid value at {error[0]}: {error[1]}")
     return cfg
 
 
