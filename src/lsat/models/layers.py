@@ -136,15 +136,28 @@ def masked_attention(
         scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
         scores = scores.masked_fill(mask, mask_value(scores.dtype))
         return dropout(torch.softmax(scores, dim=-1), dropout_p, training=dropout_p > 0) @ v
-    bias = torch.zeros(mask.shape, dtype=q.dtype, device=q.device)
-    bias = bias.masked_fill(mask, mask_value(q.dtype))
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p)
-    # An additive −1e9 cannot reproduce the uniform row of a fully hidden query (large
-    # scores survive the rounding of −1e9 + s), so those rows are set explicitly.
     full = mask.all(dim=-1, keepdim=True)
     if q.device.type == "cpu" and not torch.compiler.is_compiling() and not full.any():
-        return out  # the usual case; on CPU the check costs no device sync
+        # The usual case; on CPU the check costs no device sync.
+        return F.scaled_dot_product_attention(
+            q, k, v, attn_mask=_bias(mask, q), dropout_p=dropout_p
+        )
+    # A fully hidden query is un-hidden *before* the call and its output replaced after it:
+    # an additive −1e9 cannot give its uniform row (large scores survive the rounding of
+    # −1e9 + s), and a row whose scores are all −1e9 has a logsumexp far below −88.7, which
+    # makes cuDNN's backward return NaN gradients for 64 keys with a mask (the 8×8 grid;
+    # pytorch/pytorch#196678). With the guard no row the kernel sees is fully masked, and the
+    # replaced rows receive no gradient through the kernel, exactly as in the explicit path.
+    out = F.scaled_dot_product_attention(
+        q, k, v, attn_mask=_bias(mask & ~full, q), dropout_p=dropout_p
+    )
     return torch.where(full, v.mean(dim=-2, keepdim=True), out)
+
+
+def _bias(mask: Tensor, q: Tensor) -> Tensor:
+    """The additive SDPA mask of boolean ``mask`` (True = hidden) in ``q``'s dtype."""
+    bias = torch.zeros(mask.shape, dtype=q.dtype, device=q.device)
+    return bias.masked_fill(mask, mask_value(q.dtype))
 
 
 class MHAtt(nn.Module):

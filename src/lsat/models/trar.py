@@ -3,11 +3,11 @@
 One score matrix QKᵀ/√d is masked once per order (attention spans of growing radius), each
 masked copy is soft-maxed (with dropout) into a map, and a router mixes the L maps with
 per-example weights α (B, L). Because ``Σ_l α_l · map_l · V = Σ_l α_l · (map_l · V)``, the
-SDPA path runs one batched ``scaled_dot_product_attention`` over an extra order dimension
-and mixes the *outputs*; the explicit path builds the maps like the official code (one
-QKᵀ and one product with V instead of L of each; ``auto`` picks it on CPU, where SDPA
-with dropout is not fused anyway). In training SDPA drops map entries inside
-the kernel, which is the same dropout in distribution.
+SDPA path runs one ``scaled_dot_product_attention`` with the orders folded into the batch
+(4-D, so a fused kernel runs on GPUs) and mixes the *outputs*; the explicit path builds
+the maps like the official code (one QKᵀ and one product with V instead of L of each;
+``auto`` picks it on CPU, where SDPA with dropout is not fused anyway). In training SDPA
+drops map entries inside the kernel, which is the same dropout in distribution.
 
 Evaluation differs from the official code on purpose: the official test adds Gumbel noise
 with τ = 10 (τ is not saved in checkpoints), so its accuracy is random. Ours is
@@ -130,9 +130,7 @@ class SARoutingBlock(MHAtt):
         )
         p = self.att_dropout
         if uses_sdpa(self.attention, q):
-            n_orders = masks.shape[1]
-            qs, ks, vs = (t.unsqueeze(1).expand(-1, n_orders, -1, -1, -1) for t in (q, k, v))
-            outs = masked_attention(qs, ks, vs, masks, p, backend="sdpa")  # (B, L, h, N, d)
+            outs = order_attention(q, k, v, masks, p)  # (B, L, h, N, d)
             atted = torch.einsum("bl,blhnd->bhnd", alpha.to(outs.dtype), outs)
         else:
             scores = q @ k.transpose(-2, -1) / (q.shape[-1] ** 0.5)
@@ -142,6 +140,23 @@ class SARoutingBlock(MHAtt):
             att = torch.einsum("bl,blhnm->bhnm", alpha.to(maps.dtype), maps)
             atted = att @ v
         return self.merge(atted)
+
+
+def order_attention(q: Tensor, k: Tensor, v: Tensor, masks: Tensor, dropout_p: float) -> Tensor:
+    """SDPA of q/k/v (B, h, N, d) under each of the L masks (B, L, 1, N, N): (B, L, h, N, d).
+
+    The orders are folded into the batch, (B·L, h, N, d), because the fused kernels (flash,
+    memory-efficient, cuDNN) take 4-D inputs only: a 5-D call runs the unfused math path
+    in fp32 on a GPU. Each (example, order) slice is computed exactly as the 5-D call would.
+    """
+    b, n_orders = masks.shape[:2]
+    qs, ks, vs = (
+        t.unsqueeze(1).expand(-1, n_orders, -1, -1, -1).reshape(b * n_orders, *t.shape[1:])
+        for t in (q, k, v)
+    )
+    folded = masks.reshape(b * n_orders, *masks.shape[2:])
+    out = masked_attention(qs, ks, vs, folded, dropout_p, backend="sdpa")
+    return out.view(b, n_orders, *out.shape[1:])
 
 
 def tau_schedule(
