@@ -166,3 +166,49 @@ def test_bad_flags(coco_images, tmp_path, capsys, flags, message):
     assert main(["extract", *io, *flags]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o.h5").exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (np.nan, "contains NaN or infinite values"),
+        (np.inf, "contains NaN or infinite values"),
+        (70000.0, "values up to 70000, beyond float16's largest 65504"),
+    ],
+)
+def test_npy_non_finite_or_float16_overflow_is_refused(tmp_path, capsys, value, message):
+    src = tmp_path / "feats"
+    src.mkdir()
+    np.save(src / "1.npy", np.zeros((64, 16), np.float32))
+    bad = np.zeros((64, 16), np.float32)
+    bad[3, 5] = value
+    np.save(src / "COCO_val2014_000000000042.jpg.npy", bad)
+    argv = ["extract", "--backend", "npy", "--input", str(src), "--out", str(tmp_path / "o.h5")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "image 42:" in err and "000000000042.jpg.npy" in err and message in err
+    assert not (tmp_path / "o.h5").exists()
+
+
+def test_zero_byte_npy_is_named(tmp_path, capsys):
+    src = tmp_path / "feats"
+    src.mkdir()
+    np.save(src / "1.npy", np.zeros((64, 16), np.float16))
+    (src / "2.npy").write_bytes(b"")
+    argv = ["extract", "--backend", "npy", "--input", str(src), "--out", str(tmp_path / "o.h5")]
+    assert main(argv) == 2
+    assert "2.npy as a .npy array: the file is empty (0 bytes)" in capsys.readouterr().err
+
+
+def test_extraction_refuses_non_finite_backbone_output(tmp_path):
+    from pathlib import Path
+
+    from lsat.features.extract import check_finite
+
+    out = np.zeros((3, 4, 2), np.float32)
+    out[2, 1, 0] = 70000.0
+    with np.errstate(over="ignore"):
+        cells = out.astype(np.float16)  # a backbone's float32 output cast to float16: inf
+    with pytest.raises(LsatError, match=r"image 7 \(c\.png\): its features contain NaN or inf"):
+        check_finite(cells, [5, 6, 7], [Path("a.png"), Path("b.png"), Path("c.png")])
+    check_finite(cells[:2], [5, 6], [Path("a.png"), Path("b.png")])

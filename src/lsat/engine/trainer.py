@@ -17,6 +17,7 @@ that step and raises :class:`TrainingInterrupted`, which the command turns into 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import signal
@@ -43,6 +44,16 @@ from lsat.errors import LsatError
 
 # Test hook: rank 0 sends itself SIGTERM after this many optimizer steps (deterministic kill).
 SIGNAL_AFTER_ENV = "LSAT_SIGNAL_AFTER_STEPS"
+
+
+# Steps between finiteness checks of the accumulated loss: each check reads one number from
+# the device, so on a GPU it is done every this many steps, not every step (a NaN stays NaN
+# in the running sum, so none is missed). On the CPU reading it costs nothing.
+FINITE_CHECK_STEPS_CUDA = 50
+
+
+class NonFiniteLoss(LsatError):
+    """The loss became NaN or infinite: training stopped without writing that state."""
 
 
 class TrainingInterrupted(Exception):
@@ -279,10 +290,13 @@ class Trainer:
                     disable=not self.env.is_main or not sys.stderr.isatty(),
                     leave=False,
                 )
+                every = FINITE_CHECK_STEPS_CUDA if self.env.device.type == "cuda" else 1
                 for batch in self.source.batches(steps[self.step :]):
                     loss_sum += self._train_step(batch)
                     self.step += 1
                     steps_here += 1
+                    if steps_here % every == 0:
+                        self._check_finite(loss_sum, every)
                     bar.update(1)
                     if signal_after and steps_here == signal_after and self.env.is_main:
                         os.kill(os.getpid(), signal.SIGTERM)
@@ -330,10 +344,34 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         return total
 
+    def _check_finite(self, loss_sum: torch.Tensor, within: int) -> None:
+        """Stop (every rank alike) on a NaN/inf loss; the last checkpoint stays the last
+        good one, and neither a checkpoint nor model.pt is written from this state."""
+        bad = not bool(torch.isfinite(loss_sum).item())
+        if not any_flag(self.env, bad):
+            return
+        self._stop_non_finite(f"within the last {within} step(s) before step {self.step}")
+
+    def _stop_non_finite(self, where: str) -> None:
+        last = self.spec.layout.last
+        kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint"
+        msg = (
+            f"training stopped: the loss is NaN or infinite at epoch {self.epoch + 1}, {where}; "
+            f"{kept}, no model written. Check the features and inputs for NaN/inf, or lower "
+            "train.lr_base / use train.amp: none"
+        )
+        self.log_lines.append(msg)
+        if self.env.is_main:
+            write_reports(self.spec.layout, self.summary(), self.log_lines)
+        raise NonFiniteLoss(msg)
+
     def _reduced(self, loss_sum: torch.Tensor) -> float:
         if self.env.distributed:
             dist.all_reduce(loss_sum)
-        return float(loss_sum.item())
+        value = float(loss_sum.item())
+        if not math.isfinite(value):
+            self._stop_non_finite(f"step {self.step}")
+        return value
 
     def _interrupt(self, loss_sum: torch.Tensor, seconds: float, signum: int | None) -> None:
         self.partial = {

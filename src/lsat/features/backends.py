@@ -12,6 +12,7 @@ returns the channel count C before the output file is created.
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,6 +38,7 @@ NPZ_WHAT = (
 # longer side at most 1000, aspect ratio kept.
 TRAR_MIN_SIZE = 600
 TRAR_MAX_SIZE = 1000
+F16_MAX = float(np.finfo(np.float16).max)  # 65504
 
 
 class Backend(Protocol):
@@ -132,6 +134,12 @@ class _ArrayImport:
             )
         if not np.all(np.isfinite(arr)):
             raise LsatError(f"{path} contains NaN or infinite values")
+        peak = float(np.abs(arr).max()) if arr.size else 0.0
+        if peak > F16_MAX:
+            raise LsatError(
+                f"{path} has values up to {peak:.6g}, beyond float16's largest {F16_MAX:.0f} "
+                "(they would become inf in the feature file): rescale the features"
+            )
         return arr.astype(np.float16, copy=False)
 
     def probe(self, path: Path) -> int:
@@ -144,6 +152,12 @@ class _ArrayImport:
 
     def compute(self, items: list[np.ndarray], paths: Sequence[Path]) -> np.ndarray:
         return np.stack(items)
+
+
+def _why(err: BaseException, path: Path) -> str:
+    if path.is_file() and path.stat().st_size == 0:
+        return "the file is empty (0 bytes)"
+    return str(err) or type(err).__name__
 
 
 class NpyBackend(_ArrayImport):
@@ -159,8 +173,8 @@ class NpyBackend(_ArrayImport):
     def read(self, path: Path) -> np.ndarray:
         try:
             arr = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise LsatError(f"cannot read {path} as a .npy array: {err}") from None
+        except (OSError, ValueError, EOFError) as err:
+            raise LsatError(f"cannot read {path} as a .npy array: {_why(err, path)}") from None
         return self._check(np.asarray(arr), path)
 
 
@@ -190,8 +204,8 @@ class NpzBackend(_ArrayImport):
                     raise LsatError(
                         f"{path} has arrays {keys}; expected the features under key 'x'"
                     )
-        except (OSError, ValueError) as err:
-            raise LsatError(f"cannot read {path} as a .npz archive: {err}") from None
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+            raise LsatError(f"cannot read {path} as a .npz archive: {_why(err, path)}") from None
         s = self.grid
         if arr.ndim == 3 and arr.shape[1:] == (s, s):
             arr = arr.reshape(arr.shape[0], s * s).T

@@ -13,6 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from lsat.data.features import FeatureStore, FeatureWriter, partial_path
@@ -88,9 +89,11 @@ def extract(
 
             ahead = submit(batches[0]) if batches else []
             for k, rows in enumerate(batches):
-                items = [f.result() for f in ahead]
+                items = [_result(f, ids[r]) for f, r in zip(ahead, rows, strict=True)]
                 ahead = submit(batches[k + 1]) if k + 1 < len(batches) else []
-                writer.write(rows, backend.compute(items, [paths[r] for r in rows]))
+                cells = backend.compute(items, [paths[r] for r in rows])
+                check_finite(cells, [ids[r] for r in rows], [paths[r] for r in rows])
+                writer.write(rows, cells)
                 bar.update(len(rows))
     except BaseException:
         writer.close()
@@ -100,3 +103,23 @@ def extract(
         f"wrote {final}: {len(ids)} images, grid {backend.grid}×{backend.grid}, {channels} channels"
     )
     return final
+
+
+def _result(future: Future[Any], image_id: int) -> Any:
+    """A read item; its error (which names the file) also names the image id."""
+    try:
+        return future.result()
+    except LsatError as err:
+        raise LsatError(f"image {image_id}: {err}") from None
+
+
+def check_finite(cells: np.ndarray, ids: Sequence[int], paths: Sequence[Path]) -> None:
+    """Refuse NaN or inf cells (also float16 overflow of a backbone's output), naming the
+    image: one bad cell trains a model of NaN weights."""
+    ok = np.isfinite(cells).reshape(len(cells), -1).all(axis=1)
+    if not ok.all():
+        i = int(np.flatnonzero(~ok)[0])
+        raise LsatError(
+            f"image {ids[i]} ({paths[i]}): its features contain NaN or infinite values "
+            "(above float16's 65504?): nothing of them is written"
+        )
