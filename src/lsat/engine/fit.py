@@ -8,6 +8,7 @@ dataset), build the data (:func:`lsat.data.dataset.build_dataset`) and the netwo
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 from pathlib import Path
@@ -20,6 +21,7 @@ from lsat.engine import distributed
 from lsat.engine.checkpoint import list_digests
 from lsat.engine.cpu import configure_cpu
 from lsat.engine.layout import RunLayout
+from lsat.engine.runlock import run_lock
 from lsat.engine.trainer import TrainSpec, seed_everything, train
 from lsat.errors import LsatError
 from lsat.paths import split_parts
@@ -94,9 +96,17 @@ def train_run(
         raise LsatError(f"--resume: no checkpoint to resume from at {layout.last}")
     env = distributed.setup()
     try:
-        return _train_in_env(ds, split, qsets, layout, env, resume)
+        with _writer_lock(layout, env.is_main):
+            return _train_in_env(ds, split, qsets, layout, env, resume)
     finally:
         distributed.teardown(env)
+
+
+def _writer_lock(layout: RunLayout, main: bool) -> contextlib.AbstractContextManager[None]:
+    """The run folder's lock, on rank 0 only (the other ranks follow rank 0's lead)."""
+    if not main:
+        return contextlib.nullcontext()
+    return run_lock(layout.lock, f"run folder {layout.checkpoint_dir.parent}")
 
 
 def _train_in_env(
@@ -208,7 +218,28 @@ def predict_run(
     model_path: str | Path | None = None,
     metrics_out: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Predict ``on`` (val or test) with the final model of ``split``; write the files."""
+    """Predict ``on`` (val or test) with the final model of ``split``; write the files.
+
+    Val predictions and metrics written into the run folder (the default paths) hold its
+    lock, so they never mix with a training writing there."""
+    if on not in ("val", "test"):
+        raise LsatError(f"--on {on!r}: expected val or test")
+    ds = load_dataset_config(config, dataset, sets or [])
+    split_parts(ds.format, split)
+    path = Path(model_path) if model_path else ds.paths.final_model(split)
+    into_run = on == "val" and (out is None or metrics_out is None)
+    with _writer_lock(RunLayout.for_split(ds.paths, split), into_run):
+        return _predict(ds, split, on, path, out, metrics_out)
+
+
+def _predict(
+    ds: DatasetConfig,
+    split: str,
+    on: str,
+    path: Path,
+    out: str | Path | None,
+    metrics_out: str | Path | None,
+) -> dict[str, Any]:
     from lsat.engine.predict import (
         check_sizes,
         load_trained_model,
@@ -216,11 +247,6 @@ def predict_run(
         write_predictions,
     )
 
-    if on not in ("val", "test"):
-        raise LsatError(f"--on {on!r}: expected val or test")
-    ds = load_dataset_config(config, dataset, sets or [])
-    split_parts(ds.format, split)
-    path = Path(model_path) if model_path else ds.paths.final_model(split)
     device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
     model, meta = load_trained_model(path, device)
     configure_cpu(ds.train, device)

@@ -50,6 +50,12 @@ class RunLayout:
         return self.checkpoint_dir / f"epoch{epoch}{self.ckpt_suffix}"
 
     @property
+    def lock(self) -> Path:
+        """The run's one-writer lock (:mod:`lsat.engine.runlock`), beside the checkpoints so
+        that moving a stale checkpoint folder aside keeps it."""
+        return self.checkpoint_dir.with_name(f".{self.checkpoint_dir.name}.lock")
+
+    @property
     def last(self) -> Path:
         """The newest checkpoint (end of an epoch or an interrupt): what a resume reads."""
         return self.checkpoint_dir / f"last{self.ckpt_suffix}"
