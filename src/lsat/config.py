@@ -121,9 +121,25 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> di
             cfg = yaml.safe_load(f) or {}
     except yaml.YAMLError as err:
         raise LsatError(f"config file {p} is not valid YAML: {err}") from None
+    except UnicodeDecodeError as err:
+        raise LsatError(f"config file {p} is not UTF-8 text (offset {err.start})") from None
     for dotted, value in (overrides or {}).items():
+        _check_dataset_exists(cfg, dotted, p)
         set_dotted(cfg, dotted, value)
     return validate_config(cfg, source=str(p))
+
+
+def _check_dataset_exists(cfg: Any, dotted: str, path: Path) -> None:
+    """An override under ``datasets.<name>`` needs ``<name>`` in the config (else the
+    schema would only say that the new entry lacks 'format')."""
+    keys = dotted.split(".")
+    datasets = cfg.get("datasets") if isinstance(cfg, dict) else None
+    known = isinstance(datasets, dict) and keys[1] in datasets if len(keys) > 2 else True
+    if keys[0] == "datasets" and isinstance(datasets, dict) and not known:
+        raise LsatError(
+            f"unknown dataset {keys[1]!r} (override {dotted}): {path} defines "
+            f"{', '.join(sorted(datasets)) or 'none'}"
+        )
 
 
 def set_dotted(cfg: dict[str, Any], dotted: str, value: Any) -> None:
@@ -142,7 +158,16 @@ def parse_override(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise LsatError(f"override {text!r} must look like key=value")
     key, raw = text.split("=", 1)
-    value = yaml.safe_load(raw)
+    if not raw.strip():
+        raise LsatError(
+            f"override {text!r} has an empty value: give one (key=null resets the key to "
+            "its default)"
+        )
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        why = str(err).splitlines()[0]
+        raise LsatError(f"override {text!r}: the value is not valid YAML ({why})") from None
     if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string: take it as a number
         with contextlib.suppress(ValueError):
             value = float(value)
@@ -182,6 +207,7 @@ def dataset_config(cfg: dict[str, Any], name: str) -> DatasetConfig:
     for key, value in PAPER_TRAIN[fmt].items():
         if train.get(key) is None:
             train[key] = copy.deepcopy(value)
+    check_train(train, f"datasets.{name}.train")
     return DatasetConfig(
         name=name,
         format=fmt,
@@ -194,3 +220,24 @@ def dataset_config(cfg: dict[str, Any], name: str) -> DatasetConfig:
         resources=ds["resources"],
         paths=ResultPaths(cfg["results_dir"], name),
     )
+
+
+def check_train(train: dict[str, Any], where: str) -> None:
+    """Training values the schema cannot relate: errors for impossible ones, a warning for
+    a decay point the run never reaches (harmless: it matters only if the run is extended)."""
+    batch, accu, lr = train["batch_size"], train["grad_accu_steps"], train["lr_base"]
+    if batch % accu:
+        raise LsatError(
+            f"{where}.grad_accu_steps {accu} does not divide {where}.batch_size {batch}: "
+            "each optimizer step splits the batch into equal sub-batches"
+        )
+    if not lr > 0:
+        raise LsatError(f"{where}.lr_base {lr}: expected a positive learning rate")
+    late = [d for d in train["lr_decay_list"] if d >= train["max_epoch"]]
+    note = f"{where}.lr_decay_list {late} at or beyond max_epoch {train['max_epoch']}"
+    if late and note not in _WARNED:
+        _WARNED.add(note)
+        print(f"lsat: warning: {note}: the run never reaches that decay", file=sys.stderr)
+
+
+_WARNED: set[str] = set()  # one warning per process, however often the config is read
