@@ -11,6 +11,7 @@ seed, the AMP scaler, the metrics so far and a hash of the settings that shape t
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import random
@@ -101,3 +102,25 @@ def check_lists(meta: dict[str, Any], vocab: Path, answers: Path, ckpt: Path) ->
                 f"content (same size or not, e.g. reordered): use the {what} the checkpoint "
                 "was trained with, or retrain"
             )
+
+
+def extension(old: Any, new: dict[str, Any], ck: dict[str, Any]) -> str | None:
+    """A log note when ``new`` settings only lengthen the run of checkpoint ``ck``, else None.
+
+    Lengthening means a larger ``train.max_epoch`` and an ``lr_decay_list`` whose points up
+    to the last epoch the checkpoint trained (even partly) are unchanged; points beyond may
+    be added. Every other setting must be equal. (TRAR's hard-routing τ anneals towards the
+    new ``max_epoch`` from then on, so such a run differs from a fresh longer one there.)
+    """
+    if not isinstance(old, dict) or not isinstance(old.get("train"), dict):
+        return None
+    o, n = copy.deepcopy(old), copy.deepcopy(new)
+    o_max, n_max = o["train"].pop("max_epoch", None), n["train"].pop("max_epoch", None)
+    o_decay = o["train"].pop("lr_decay_list", None) or []
+    n_decay = n["train"].pop("lr_decay_list", None) or []
+    if o_max is None or n_max is None or n_max <= o_max or settings_hash(o) != settings_hash(n):
+        return None
+    reached = int(ck["epoch"]) - 1 + (1 if ck.get("step") else 0)
+    if [d for d in o_decay if d <= reached] != [d for d in n_decay if d <= reached]:
+        return None
+    return f"extended: max_epoch {o_max} -> {n_max}, lr_decay_list {o_decay} -> {n_decay}"

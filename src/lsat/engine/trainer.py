@@ -98,12 +98,26 @@ def loss_fn(kind: str, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> 
     raise LsatError(f"train.loss {kind!r}: expected bce or ce")
 
 
+class ValidationStopped(Exception):
+    """Raised by the signal handler while validation runs (see :meth:`_StopFlag.raising`)."""
+
+
 class _StopFlag:
-    """SIGTERM/SIGUSR1 handlers that only record the signal (acted on between steps)."""
+    """SIGTERM/SIGUSR1 handlers that record the signal (acted on between steps); during
+    validation they raise, so a preempted job stops within one batch whatever the val size."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
         self._old: dict[int, Any] = {}
+        self._raise = False
+
+    @contextlib.contextmanager
+    def raising(self) -> Any:
+        self._raise = True
+        try:
+            yield
+        finally:
+            self._raise = False
 
     def __enter__(self) -> _StopFlag:
         for s in (signal.SIGTERM, signal.SIGUSR1):
@@ -112,6 +126,9 @@ class _StopFlag:
 
     def _handle(self, signum: int, _frame: Any) -> None:
         self.signum = signum
+        if self._raise:
+            self._raise = False
+            raise ValidationStopped(signum)
 
     def __exit__(self, *exc: object) -> None:
         for s, h in self._old.items():
@@ -218,34 +235,21 @@ class Trainer:
     def resume(self, path: Any, strict: bool = True, ck: dict[str, Any] | None = None) -> bool:
         """Continue from checkpoint ``path``; return False when it was set aside instead.
 
-        A checkpoint written under other model/train settings cannot be continued. With
-        ``strict`` (an explicit ``--resume``) that is an error; otherwise (the automatic
-        resume of a rerun after the config changed) its folder is renamed, not deleted, and
-        the run starts fresh.
+        A checkpoint written under other model/train settings cannot be continued, except
+        when only ``max_epoch`` grew and the decay points up to the checkpoint are the same
+        (:func:`lsat.engine.checkpoint.extension`): the run is then extended. Otherwise,
+        with ``strict`` (an explicit ``--resume``) that is an error; without (the automatic
+        resume of a rerun after the config changed) see :meth:`_set_aside`.
         """
         ck = ckpt_io.load(path) if ck is None else ck
         meta = self.spec.model_meta
         if meta.get("vocab") and meta.get("answers"):
             ckpt_io.check_lists(ck.get("model_meta") or {}, meta["vocab"], meta["answers"], path)
+        extended = None
         if ck.get("settings_hash") != self.settings_hash:
-            folder = self.spec.layout.checkpoint_dir
-            if strict:
-                raise LsatError(
-                    f"checkpoint {path} was written with different settings than this run "
-                    f"(model/train config changed); delete {folder} or "
-                    "pass --restart to start over"
-                )
-            aside = folder.with_name(f"{folder.name}.{ck.get('settings_hash', 'old')}")
-            barrier(self.env)  # every rank has read the checkpoint before it moves
-            if self.env.is_main:
-                if aside.exists():
-                    shutil.rmtree(aside)
-                folder.rename(aside)
-            barrier(self.env)
-            self.log_lines.append(
-                f"note: {path} was written with other settings: moved to {aside}, started fresh"
-            )
-            return False
+            extended = ckpt_io.extension(ck.get("settings"), self.spec.settings, ck)
+            if extended is None:
+                return self._set_aside(path, ck, strict)
         self.model.load_state_dict(ck["state_dict"])
         self.optimizer.load_state_dict(ck["optimizer"])
         self.scaler.load_state_dict(ck["scaler"])
@@ -263,7 +267,31 @@ class Trainer:
             seed_everything(self.cfg["seed"] + 7919 * self.epoch + self.env.rank, False)
         where = f"epoch {self.epoch}" + (f", step {self.step}" if self.step else "")
         self.log_lines.append(f"resumed from {path} ({where})")
+        if extended:
+            self.log_lines.append(extended)
         return True
+
+    def _set_aside(self, path: Any, ck: dict[str, Any], strict: bool) -> bool:
+        """A checkpoint of other settings: an error under ``strict``, else its folder is
+        renamed (not deleted) and the run starts fresh; returns False."""
+        folder = self.spec.layout.checkpoint_dir
+        if strict:
+            raise LsatError(
+                f"checkpoint {path} was written with different settings than this run "
+                f"(model/train config changed); delete {folder} or "
+                "pass --restart to start over"
+            )
+        aside = folder.with_name(f"{folder.name}.{ck.get('settings_hash', 'old')}")
+        barrier(self.env)  # every rank has read the checkpoint before it moves
+        if self.env.is_main:
+            if aside.exists():
+                shutil.rmtree(aside)
+            folder.rename(aside)
+        barrier(self.env)
+        self.log_lines.append(
+            f"note: {path} was written with other settings: moved to {aside}, started fresh"
+        )
+        return False
 
     # ---- the loop ----------------------------------------------------------------------
     def run(self) -> list[dict[str, Any]]:
@@ -301,9 +329,10 @@ class Trainer:
                     if signal_after and steps_here == signal_after and self.env.is_main:
                         os.kill(os.getpid(), signal.SIGTERM)
                     if any_flag(self.env, stop.signum is not None):
-                        self._interrupt(loss_sum, time.perf_counter() - t0, stop.signum)
+                        total = self.partial["loss"] + self._reduced(loss_sum)
+                        self._interrupt(total, time.perf_counter() - t0, stop.signum)
                 bar.close()
-                self._end_epoch(loss_sum, time.perf_counter() - t0, lr, len(steps))
+                self._end_epoch(loss_sum, time.perf_counter() - t0, lr, len(steps), stop)
         return self.history
 
     def _start_epoch(self) -> float:
@@ -373,11 +402,10 @@ class Trainer:
             self._stop_non_finite(f"step {self.step}")
         return value
 
-    def _interrupt(self, loss_sum: torch.Tensor, seconds: float, signum: int | None) -> None:
-        self.partial = {
-            "loss": self.partial["loss"] + self._reduced(loss_sum),
-            "seconds": self.partial["seconds"] + seconds,
-        }
+    def _interrupt(self, total: float, seconds: float, signum: int | None) -> None:
+        """Write ``last`` for this step (after the epoch's last step when validation was
+        stopped: the resumed run validates again) and raise :class:`TrainingInterrupted`."""
+        self.partial = {"loss": total, "seconds": self.partial["seconds"] + seconds}
         self.log_lines.append(
             f"interrupted by signal {signum or signal.SIGTERM} at epoch {self.epoch + 1}, "
             f"step {self.step}: checkpoint {self.spec.layout.last}"
@@ -387,23 +415,38 @@ class Trainer:
             write_reports(self.spec.layout, self.summary(), self.log_lines)
         raise TrainingInterrupted(signum or signal.SIGTERM)
 
-    def _end_epoch(self, loss_sum: torch.Tensor, seconds: float, lr: float, steps: int) -> None:
+    def _validate(self, stop: _StopFlag) -> tuple[Any, bool]:
+        """(val metrics or None, whether a signal stopped it), agreed by every rank."""
+        if self.validate is None or not self.cfg["eval_every_epoch"]:
+            return None, False
+        val, stopped = None, stop.signum is not None
+        if self.env.is_main and not stopped:
+            try:
+                with stop.raising():
+                    val = self.validate(self.model)
+            except ValidationStopped:
+                stopped = True
+        barrier(self.env)
+        return val, any_flag(self.env, stopped)
+
+    def _end_epoch(
+        self, loss_sum: torch.Tensor, seconds: float, lr: float, steps: int, stop: _StopFlag
+    ) -> None:
         seen = steps * self.cfg["batch_size"]
-        loss = (self.partial["loss"] + self._reduced(loss_sum)) / seen
+        total = self.partial["loss"] + self._reduced(loss_sum)
+        val, stopped = self._validate(stop)
+        if stopped:
+            self._interrupt(total, seconds, stop.signum)
         seconds += self.partial["seconds"]
         rec: dict[str, Any] = {
             "epoch": self.epoch + 1,
             "lr": lr,
-            "loss": loss,
+            "loss": total / seen,
             "seconds": seconds,
             "samples_per_s": seen / max(seconds, 1e-9),
             "tau": None if self.tau is None else float(self.tau),
-            "val": None,
+            "val": val,
         }
-        if self.validate is not None and self.cfg["eval_every_epoch"]:
-            if self.env.is_main:
-                rec["val"] = self.validate(self.model)
-            barrier(self.env)
         self.history.append(rec)
         self.log_lines.append(epoch_line(rec))
         self.epoch, self.step = self.epoch + 1, 0
