@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lsat.data.records import Question, require, top_list, unique_questions
+from lsat.data.records import Question, question_text, require, top_list, unique_questions
 from lsat.errors import LsatError
 from lsat.io import read_json
 from lsat.paths import question_file
@@ -43,7 +43,7 @@ def read_questions(path: str | Path, require_answers: bool = True) -> list[Quest
         q = Question(
             qid=qid,
             image_id=require(item, "image_index", int, p, where),
-            question=require(item, "question", str, p, where),
+            question=question_text(item, p, where),
         )
         if require_answers or "answer" in item:
             q.answer = require(item, "answer", str, p, where)

@@ -23,7 +23,7 @@ from lsat.data.records import Question
 from lsat.data.tokens import encode, read_vocab
 from lsat.data.vocab import load_questions
 from lsat.errors import LsatError
-from lsat.paths import QUESTION_SETS
+from lsat.paths import QUESTION_SETS, question_file
 
 RESIDENCIES = ("disk", "ram", "gpu")
 # Feature files searched, in order, for each question set's images.
@@ -174,7 +174,14 @@ def build_dataset(
     questions: list[Question] = []
     rows: list[int] = []
     for qset in qsets:
-        for q in load_questions(ds, qset):
+        found = load_questions(ds, qset)
+        if not found:
+            raise LsatError(
+                f"question set {qset!r} of dataset {ds.name!r} has no questions "
+                f"({question_file(ds.raw_dir, ds.format, qset)}): an empty set would be "
+                "trained on or scored as 0.00"
+            )
+        for q in found:
             rows.append(stores.row_of(q, qset))
             questions.append(q)
     ques_ix = np.zeros((len(questions), max_token), np.int64)

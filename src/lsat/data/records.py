@@ -74,3 +74,12 @@ def unique_questions(
             raise LsatError(f"{path}: {where} appears more than once")
         seen.add(qid)
         yield qid, item, where
+
+
+def question_text(item: Any, path: Path, where: str) -> str:
+    """The item's ``question``: a string with at least one non-blank character (an empty
+    question would reach the model as padding alone)."""
+    text = require(item, "question", str, path, where)
+    if not text.strip():
+        raise LsatError(f"{path}: {where}: 'question' is empty; expected the question's text")
+    return text

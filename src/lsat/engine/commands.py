@@ -119,6 +119,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     from lsat.engine.evaluation import evaluate_files
     from lsat.io import write_json_atomic
 
+    if args.format == "vqa" and args.annotations is not None:
+        # Every question needs its annotation, with the same image_id (else it was skipped).
+        from lsat.data.vqa import attach_annotations, read_annotations, read_questions
+
+        questions = read_questions(args.questions)
+        anns = read_annotations(args.annotations)
+        attach_annotations(questions, anns, args.questions, args.annotations)
     metrics = evaluate_files(args.questions, args.predictions, args.annotations, args.format)
     if args.out:
         write_json_atomic(args.out, metrics)
