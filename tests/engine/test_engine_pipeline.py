@@ -13,6 +13,7 @@ import torch
 import yaml
 
 from lsat.cli import main
+from lsat.engine.trainer import STOP_CHECK_STEPS
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_MODEL = {
@@ -205,7 +206,11 @@ def test_nproc_two_matches_one_process(world):
 
 
 def test_ddp_interrupt_and_resume(world):
-    """Rank 0 is signalled mid-epoch: both ranks stop at the same step and resume exactly."""
+    """Rank 0 is signalled mid-epoch: both ranks stop at the same step and resume exactly.
+
+    The ranks agree on a stop every STOP_CHECK_STEPS steps and at an epoch's last step, so
+    the signal after step 2 stops them at the first of those after it.
+    """
     root, cfg = world
     c = ["train", "--config", str(cfg), "--dataset", "demo", "--split", "train", "--nproc", "2"]
     c += ["--set", "train.seed=9"]
@@ -213,7 +218,8 @@ def test_ddp_interrupt_and_resume(world):
     proc = _lsat([*c, "--restart"], env={"LSAT_SIGNAL_AFTER_STEPS": "2"}, check=False)
     assert proc.returncode == 143, proc.stderr[-2000:]
     ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=False)
-    assert (ckpt["epoch"], ckpt["step"], len(ckpt["rng"])) == (0, 2, 2)
+    assert (ckpt["epoch"], len(ckpt["rng"])) == (0, 2)
+    assert 2 < ckpt["step"] <= STOP_CHECK_STEPS
     _lsat(c)
     resumed = _weights(run / "model.pt")
     _lsat([*c, "--restart"])

@@ -39,7 +39,9 @@ def rng_state() -> dict[str, Any]:
         "python": random.getstate(),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+        # This process's own device only: every rank saves its state, and a run resumed
+        # with fewer visible GPUs must not be handed one state per GPU it no longer sees.
+        state["cuda"] = torch.cuda.get_rng_state(torch.cuda.current_device())
     return state
 
 
@@ -49,7 +51,18 @@ def set_rng_state(state: dict[str, Any]) -> None:
     np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        _set_cuda_rng(state["cuda"])
+
+
+def _set_cuda_rng(saved: Any) -> None:
+    """Restore the current device's generator from one state (or, from checkpoints of
+    earlier versions, the list of every visible GPU's: the current device's entry, if any)."""
+    device = torch.cuda.current_device()
+    if isinstance(saved, (list, tuple)):
+        if device >= len(saved):
+            return
+        saved = saved[device]
+    torch.cuda.set_rng_state(saved, device)
 
 
 def settings_hash(settings: dict[str, Any]) -> str:

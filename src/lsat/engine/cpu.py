@@ -50,8 +50,13 @@ def retain_freed_memory(enabled: bool = True) -> bool:
 
 
 def configure_cpu(train_cfg: dict[str, Any], device: torch.device) -> None:
-    """Apply ``train.cpu_threads`` and, for work on the CPU, :func:`retain_freed_memory`."""
+    """For work on the CPU: apply ``train.cpu_threads`` and :func:`retain_freed_memory`.
+
+    A GPU run keeps torch's thread default: its host threads gather batches and launch
+    kernels, and one thread (the demo configs' CPU setting) would starve them.
+    """
+    if device.type != "cpu":
+        return
     if train_cfg.get("cpu_threads"):
         torch.set_num_threads(int(train_cfg["cpu_threads"]))
-    if device.type == "cpu":
-        retain_freed_memory()
+    retain_freed_memory()

@@ -20,6 +20,7 @@ from lsat.config import DatasetConfig, dataset_config, load_config, parse_overri
 from lsat.engine import distributed
 from lsat.engine.checkpoint import list_digests
 from lsat.engine.cpu import configure_cpu
+from lsat.engine.device import resolve_train
 from lsat.engine.layout import RunLayout
 from lsat.engine.runlock import run_lock
 from lsat.engine.trainer import TrainSpec, seed_everything, train
@@ -119,7 +120,8 @@ def _train_in_env(
 ) -> dict[str, Any]:
     from lsat.models import build_model
 
-    tc = ds.train
+    settings = _settings(ds, split)  # as written: "auto" resumes on either device
+    tc = resolve_train(ds.train, env.device)
     configure_cpu(tc, env.device)
     seed_everything(tc["seed"], tc["deterministic"])
     residency = tc["feature_residency"]
@@ -156,19 +158,7 @@ def _train_in_env(
 
     validate = None
     if "val" not in qsets and tc["eval_every_epoch"]:
-        from lsat.engine.predict import predict_answers, val_evaluator
-
-        val_res = "ram" if residency == "gpu" and env.device.type != "cuda" else residency
-        val_set = _build_data(ds, ["val"], val_res) if env.is_main else None
-        score = val_evaluator(ds) if env.is_main else None
-
-        def validate(m: torch.nn.Module) -> dict[str, Any]:
-            preds = predict_answers(
-                m, val_set, env.device, batch_size=tc["batch_size"], residency=val_res
-            )
-            return score(preds)
-
-    settings = _settings(ds, split)
+        validate = _validator(ds, tc, residency, env) if env.is_main else _no_validation
     meta = {
         "name": ds.model["name"],
         "format": ds.format,
@@ -206,6 +196,37 @@ def _train_in_env(
         strict_resume=resume == "require",
     )
     return trainer.summary()
+
+
+def _no_validation(_model: torch.nn.Module) -> dict[str, Any]:
+    return {}
+
+
+def _validator(
+    ds: DatasetConfig, tc: dict[str, Any], residency: str, env: distributed.DistEnv
+) -> Any:
+    """Rank 0's validation after each epoch; its batch source (the val bank) is made once.
+
+    With ``gpu`` residency the val bank is uploaded on the first validation and stays on
+    the device for the rest of the run (not re-uploaded every epoch).
+    """
+    from lsat.engine.batches import BatchSource
+    from lsat.engine.predict import predict_answers, val_evaluator
+
+    val_res = "ram" if residency == "gpu" and env.device.type != "cuda" else residency
+    val_set = _build_data(ds, ["val"], val_res)
+    score = val_evaluator(ds)
+    sources: list[BatchSource] = []
+
+    def validate(m: torch.nn.Module) -> dict[str, Any]:
+        if not sources:
+            sources.append(BatchSource(val_set, val_res, env.device, tc["num_workers"]))
+        preds = predict_answers(
+            m, val_set, env.device, batch_size=tc["batch_size"], source=sources[0], amp=tc["amp"]
+        )
+        return score(preds)
+
+    return validate
 
 
 def predict_run(
@@ -262,6 +283,7 @@ def _predict(
         batch_size=ds.train["batch_size"],
         residency=residency,
         num_workers=ds.train["num_workers"],
+        amp=resolve_train(ds.train, device)["amp"],
     )
     out_path = Path(out) if out else None
     metrics_path = Path(metrics_out) if metrics_out else None

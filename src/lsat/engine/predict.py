@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from lsat.engine import checkpoint as ckpt_io
 from lsat.engine.batches import BatchSource, eval_steps
+from lsat.engine.device import autocast_dtype
 from lsat.engine.evaluation import clevr_accuracy, vqa_accuracy
 from lsat.engine.results import write_clevr_text, write_result
 from lsat.errors import LsatError
@@ -25,7 +26,6 @@ from lsat.io import write_json_atomic
 from lsat.paths import annotation_file, question_file
 
 
-@torch.no_grad()
 def predict_indices(
     model: nn.Module,
     dataset: Any,
@@ -33,11 +33,18 @@ def predict_indices(
     batch_size: int,
     residency: str = "disk",
     num_workers: int = 0,
+    source: BatchSource | None = None,
+    amp: str = "none",
 ) -> np.ndarray:
-    """Answer index of every question of ``dataset`` (its order), in eval mode."""
+    """Answer index of every question of ``dataset`` (its order), in eval mode.
+
+    ``source`` reuses a batch source (its bank stays where it was uploaded); ``amp`` is the
+    resolved autocast setting (bf16 on a GPU by default). Runs under ``inference_mode``,
+    and the answers stay on the device until the last batch (one copy to the host).
+    """
     was_training = model.training
     model.eval()
-    source = BatchSource(dataset, residency, device, num_workers)
+    source = source or BatchSource(dataset, residency, device, num_workers)
     steps = eval_steps(len(dataset), batch_size)
     outs = []
     bar = tqdm(
@@ -47,8 +54,10 @@ def predict_indices(
         leave=False,
         disable=not sys.stderr.isatty(),
     )
-    for batch in bar:
-        outs.append(model(batch["img_feat"], batch["ques_ix"]).argmax(dim=1))
+    dtype = autocast_dtype(amp, device)
+    with torch.inference_mode(), torch.autocast(device.type, dtype, enabled=dtype is not None):
+        for batch in bar:
+            outs.append(model(batch["img_feat"], batch["ques_ix"]).argmax(dim=1))
     model.train(was_training)
     if not outs:
         return np.zeros(0, dtype=np.int64)

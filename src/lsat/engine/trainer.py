@@ -8,15 +8,21 @@ divided by the accumulation steps (as openvqa does), one optimizer step per full
 Distributed runs keep the global batch: each of W ranks computes its B/W slice, and as DDP
 averages gradients over ranks, the loss is multiplied by W so the gradient is the same sum
 a single process computes. The loss is accumulated on the device and read once per epoch
-(no host synchronisation in a step). SIGTERM/SIGUSR1 set a flag checked after each step
-(agreed by all ranks over a CPU gloo group); the run then writes an interrupt checkpoint of
+(no host synchronisation in a step). SIGTERM/SIGUSR1 set a flag checked after each step by
+a single process, and every :data:`STOP_CHECK_STEPS` steps by all ranks together (a CPU
+gloo all-reduce, too costly for every step); the run then writes an interrupt checkpoint of
 that step and raises :class:`TrainingInterrupted`, which the command turns into exit status
 128 + signal (143 for SIGTERM).
+
+On a GPU the model is compiled first and wrapped in DDP after, so ``no_sync`` still skips
+the all-reduce of the accumulation micro-steps; DDP does not re-broadcast buffers (the
+models' buffers are constant masks).
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 import os
 import shutil
@@ -36,6 +42,7 @@ from tqdm import tqdm
 
 from lsat.engine import checkpoint as ckpt_io
 from lsat.engine.batches import BatchSource, train_steps
+from lsat.engine.device import autocast_dtype, configure_device, resolve_train
 from lsat.engine.distributed import DistEnv, any_flag, barrier
 from lsat.engine.layout import RunLayout, link_atomic
 from lsat.engine.report import epoch_line, write_curves, write_reports
@@ -44,6 +51,8 @@ from lsat.errors import LsatError
 
 # Test hook: rank 0 sends itself SIGTERM after this many optimizer steps (deterministic kill).
 SIGNAL_AFTER_ENV = "LSAT_SIGNAL_AFTER_STEPS"
+# Ranks agree on a stop request every this many steps (a single process checks every step).
+STOP_CHECK_STEPS = 16
 
 
 # Steps between finiteness checks of the accumulated loss: each check reads one number from
@@ -138,11 +147,41 @@ class _StopFlag:
 def _autocast(amp: str, device: torch.device) -> contextlib.AbstractContextManager[Any]:
     """bf16 autocast on CUDA and on CPUs (AMX/AVX-512 bf16 make it 2× faster there); fp16
     only on CUDA, where the grad scaler runs."""
-    if amp == "bf16" and device.type in ("cuda", "cpu"):
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    if amp == "fp16" and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.float16)
-    return contextlib.nullcontext()
+    dtype = autocast_dtype(amp, device)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def wrap_model(model: nn.Module, cfg: dict[str, Any], env: DistEnv) -> tuple[nn.Module, Any]:
+    """(the module a step calls, its DDP wrapper or None): compiled first, DDP outside.
+
+    DDP(compile(model)) keeps ``no_sync`` working (a compiled DDP is no DDP instance to the
+    loop, and every accumulation micro-step would all-reduce); ``broadcast_buffers`` is off
+    because the models' buffers never change.
+    """
+    net: nn.Module = model
+    if cfg["compile"]:
+        mode = None if cfg["compile"] == "default" else cfg["compile"]
+        torch._dynamo.config.allow_rnn = True  # the question LSTM, in one graph
+        net = torch.compile(net, mode=mode)  # type: ignore[assignment]
+    if not env.distributed:
+        return net, None
+    ids = [env.device.index] if env.device.type == "cuda" else None
+    ddp = nn.parallel.DistributedDataParallel(net, device_ids=ids, **_no_buffer_sync())
+    return ddp, ddp
+
+
+def _no_buffer_sync() -> dict[str, bool]:
+    """DDP's switch for not syncing buffers each forward, in this torch's spelling.
+
+    torch ≥ 2.13 calls it ``forward_sync_buffers`` (``broadcast_buffers`` is deprecated);
+    the GPU machines' torch 2.11 knows only ``broadcast_buffers``.
+    """
+    params = inspect.signature(nn.parallel.DistributedDataParallel.__init__).parameters
+    if "forward_sync_buffers" in params:
+        return {"forward_sync_buffers": False}
+    return {"broadcast_buffers": False}
 
 
 def _gather_rng(env: DistEnv) -> list[dict[str, Any]]:
@@ -165,7 +204,9 @@ class Trainer:
         env: DistEnv,
         validate: Callable[[nn.Module], dict[str, Any]] | None = None,
     ):
-        self.spec, self.env, self.cfg = spec, env, spec.train
+        self.spec, self.env = spec, env
+        self.cfg = resolve_train(spec.train, env.device)
+        configure_device(self.cfg, env.device)
         self.validate = validate
         self.model = model.to(env.device)
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -185,15 +226,7 @@ class Trainer:
         self.source = BatchSource(
             train_set, self.cfg["feature_residency"], env.device, self.cfg["num_workers"]
         )
-        net: nn.Module = self.model
-        if env.distributed:
-            ids = [env.device.index] if env.device.type == "cuda" else None
-            net = nn.parallel.DistributedDataParallel(net, device_ids=ids)
-        if self.cfg["compile"]:
-            mode = None if self.cfg["compile"] == "default" else self.cfg["compile"]
-            torch._dynamo.config.allow_rnn = True  # the question LSTM, in one graph
-            net = torch.compile(net, mode=mode)
-        self.net = net
+        self.net, self.ddp = wrap_model(self.model, self.cfg, env)
         self.epoch, self.step = 0, 0
         self.tau: float | None = None
         self.history: list[dict[str, Any]] = []
@@ -328,12 +361,20 @@ class Trainer:
                     bar.update(1)
                     if signal_after and steps_here == signal_after and self.env.is_main:
                         os.kill(os.getpid(), signal.SIGTERM)
-                    if any_flag(self.env, stop.signum is not None):
+                    if self._should_stop(stop.signum, len(steps)) and any_flag(
+                        self.env, stop.signum is not None
+                    ):
                         total = self.partial["loss"] + self._reduced(loss_sum)
                         self._interrupt(total, time.perf_counter() - t0, stop.signum)
                 bar.close()
                 self._end_epoch(loss_sum, time.perf_counter() - t0, lr, len(steps), stop)
         return self.history
+
+    def _should_stop(self, signum: int | None, steps: int) -> bool:
+        """Whether to ask the ranks now: every step alone, every STOP_CHECK_STEPS in DDP."""
+        if not self.env.distributed:
+            return signum is not None
+        return self.step % STOP_CHECK_STEPS == 0 or self.step == steps
 
     def _start_epoch(self) -> float:
         c = self.cfg
@@ -360,8 +401,8 @@ class Trainer:
         total = torch.zeros((), device=self.env.device)
         for j in range(accu):
             sub = {k: v[bounds[j] : bounds[j + 1]] for k, v in batch.items()}
-            sync = j == accu - 1 or not isinstance(self.net, nn.parallel.DistributedDataParallel)
-            ctx = contextlib.nullcontext() if sync else self.net.no_sync()
+            sync = j == accu - 1 or self.ddp is None
+            ctx = contextlib.nullcontext() if sync else self.ddp.no_sync()
             with ctx:
                 with _autocast(self.cfg["amp"], self.env.device):
                     logits = self.net(sub["img_feat"], sub["ques_ix"])
