@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -43,6 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except LsatError as err:
         print(f"lsat {args.command}: error: {err}", file=sys.stderr)
+        if getattr(err, "hard_exit", False):  # HDF5 would crash shutting down (disk full)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(2)
         return 2
     except KeyboardInterrupt:
         print(f"lsat {args.command}: interrupted", file=sys.stderr)

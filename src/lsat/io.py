@@ -7,15 +7,58 @@ renamed into place, so a killed process never leaves a file that looks complete.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from lsat.errors import LsatError
+
+
+class DiskFull(LsatError):
+    """No space left on the device while writing; the file being replaced is unchanged.
+
+    ``hard_exit``: native code (HDF5) crashes while shutting down after a failed write, so
+    the command line ends the process at once after printing the message."""
+
+    def __init__(self, message: str, hard_exit: bool = False):
+        super().__init__(message)
+        self.hard_exit = hard_exit
+
+
+_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def is_disk_full(err: BaseException | None) -> bool:
+    """True when ``err`` or an exception it was raised from is ENOSPC/EDQUOT (torch and
+    HDF5 wrap it in a RuntimeError, HDF5 with the errno only in the text)."""
+    seen = 0
+    while err is not None and seen < 10:
+        if isinstance(err, OSError) and err.errno in _FULL_ERRNOS:
+            return True
+        text = str(err)
+        if "No space left on device" in text or "Disk quota exceeded" in text:
+            return True
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return False
+
+
+def check_free_space(folder: str | os.PathLike[str], need: int, path: Path) -> None:
+    """Refuse up front a write of ``need`` bytes into ``folder`` that cannot fit."""
+    where = Path(folder)
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    free = shutil.disk_usage(where).free
+    if need > free:
+        raise DiskFull(
+            f"no space left on device while writing {path}: it needs {need / 1e6:,.1f} MB "
+            f"more, {free / 1e6:,.1f} MB are free"
+        )
 
 
 @contextlib.contextmanager
@@ -33,6 +76,13 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
         # mkstemp creates 0600; give the result the mode a plain open() would (umask).
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, final)
+    except Exception as err:
+        if is_disk_full(err):
+            raise DiskFull(
+                f"no space left on device while writing {final} (the previous file, if any, "
+                "is unchanged)"
+            ) from None
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()

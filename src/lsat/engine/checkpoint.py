@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 import random
 import warnings
 from pathlib import Path
@@ -73,8 +74,13 @@ def settings_hash(settings: dict[str, Any]) -> str:
 
 def save(path: Path, payload: dict[str, Any]) -> None:
     """``torch.save`` to a temporary file renamed onto ``path``."""
-    with atomic_path(path) as tmp:
-        torch.save(with_digest({"format": FORMAT, **payload}), tmp)
+    body = with_digest({"format": FORMAT, **payload})
+    # Through a Python file, so a full disk surfaces as OSError(ENOSPC) (torch writing to a
+    # path only says "unexpected pos"); atomic_path then names the disk and the path.
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(body, f)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def load(path: Path) -> dict[str, Any]:

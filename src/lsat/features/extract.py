@@ -19,6 +19,7 @@ from tqdm import tqdm
 from lsat.data.features import FeatureStore, FeatureWriter, partial_path
 from lsat.errors import LsatError
 from lsat.features.backends import Backend
+from lsat.io import DiskFull, check_free_space, is_disk_full
 
 
 def is_complete(out: Path) -> int | None:
@@ -63,6 +64,9 @@ def extract(
     ids = [i for i, _ in inputs]
     paths = [p for _, p in inputs]
     channels = backend.probe(paths[0])
+    row_bytes = backend.grid**2 * channels * 2  # float16 cells; the file is sparse until written
+    if not partial_path(out).exists():  # before the partial file exists: nothing is created
+        check_free_space(out.parent, len(ids) * row_bytes, out)
     writer = FeatureWriter(
         out, ids, grid=backend.grid, channels=channels, backbone=backend.backbone, source=source
     )
@@ -72,6 +76,7 @@ def extract(
     if len(pending) < len(ids):
         log(f"resuming {writer.partial}: {len(ids) - len(pending)} of {len(ids)} images done")
     batches = [pending[k : k + batch_size] for k in range(0, len(pending), batch_size)]
+    check_free_space(writer.partial.parent, len(pending) * row_bytes, writer.partial)
     try:
         with (
             ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
@@ -95,7 +100,13 @@ def extract(
                 check_finite(cells, [ids[r] for r in rows], [paths[r] for r in rows])
                 writer.write(rows, cells)
                 bar.update(len(rows))
-    except BaseException:
+    except BaseException as err:
+        if is_disk_full(err):  # HDF5 cannot close the file any more: no writer.close()
+            raise DiskFull(
+                f"no space left on device while writing {writer.partial}: the images written "
+                "so far are kept there and a rerun resumes once space is free",
+                hard_exit=True,
+            ) from None
         writer.close()
         raise
     final = writer.finish()
