@@ -56,8 +56,9 @@ STOP_CHECK_STEPS = 16
 
 
 # Steps between finiteness checks of the accumulated loss: each check reads one number from
-# the device, so on a GPU it is done every this many steps, not every step (a NaN stays NaN
-# in the running sum, so none is missed). On the CPU reading it costs nothing.
+# the device (and, in DDP, all-reduces a flag), so on a GPU or in DDP it is done every this
+# many steps, not every step (a NaN stays NaN in the running sum, so none is missed). A
+# single CPU process checks every step: reading the number costs nothing there.
 FINITE_CHECK_STEPS_CUDA = 50
 
 
@@ -351,7 +352,8 @@ class Trainer:
                     disable=not self.env.is_main or not sys.stderr.isatty(),
                     leave=False,
                 )
-                every = FINITE_CHECK_STEPS_CUDA if self.env.device.type == "cuda" else 1
+                alone_on_cpu = self.env.device.type == "cpu" and not self.env.distributed
+                every = 1 if alone_on_cpu else FINITE_CHECK_STEPS_CUDA
                 for batch in self.source.batches(steps[self.step :]):
                     loss_sum += self._train_step(batch)
                     self.step += 1
