@@ -1,6 +1,6 @@
 # LSAT-VQA pipeline: raw data → features → vocabulary → training → evaluation → result file.
 # Every rule calls one `lsat` command; dvc.yaml runs the same commands on the same paths.
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -8,8 +8,9 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-# The same schema the library validates against (workflow/schemas links to it).
-validate(config, schema="workflow/schemas/config.schema.yaml")
+# Validated by the library (lsat.config, the schema workflow/schemas links to) in
+# common.smk, so a config error is the same one line as `lsat` prints (Snakemake's own
+# validate() appends the whole schema to it).
 
 
 report: "workflow/report/workflow.rst"
