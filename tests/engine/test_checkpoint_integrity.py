@@ -111,3 +111,19 @@ def test_reordered_answer_list_is_refused(world) -> None:  # noqa: F811
     finally:
         answers.write_text(original)
     assert _lsat("predict", *c, "--on", "val").returncode == 0
+
+
+def test_list_hashes_see_content_not_size_or_layout(tmp_path: Path) -> None:
+    vocab, answers = tmp_path / "vocab.json", tmp_path / "answers.json"
+    vocab.write_text(json.dumps({"token_to_ix": {"PAD": 0, "UNK": 1, "red": 2, "cube": 3}}))
+    answers.write_text(json.dumps([{"yes": 0, "no": 1}, {"0": "yes", "1": "no"}]))
+    meta = {"vocab": str(vocab), "answers": str(answers), **ckpt_io.list_digests(vocab, answers)}
+    vocab.write_text(
+        json.dumps({"token_to_ix": {"PAD": 0, "UNK": 1, "red": 2, "cube": 3}}, indent=4)
+    )
+    ckpt_io.check_lists(meta, vocab, answers, Path("model.pt"))  # reformatted: the same
+    vocab.write_text(json.dumps({"token_to_ix": {"PAD": 0, "UNK": 1, "cube": 2, "red": 3}}))
+    with pytest.raises(
+        LsatError, match=r"model\.pt was trained with the vocabulary .*other content"
+    ):
+        ckpt_io.check_lists(meta, vocab, answers, Path("model.pt"))

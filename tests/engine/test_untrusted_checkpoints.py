@@ -111,3 +111,18 @@ def test_run_py_resume_refuses_code(world, tmp_path: Path) -> None:  # noqa: F81
     assert not marker.exists()
     assert str(evil) in proc.stderr or str(last) in proc.stderr, proc.stderr
     _assert_refused(proc, evil if str(evil) in proc.stderr else last, marker)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--CKPT_V=nope", "--CKPT_E=3"], "no checkpoint {res}/ckpts/ckpt_nope/epoch3.pkl"),
+        (["--CKPT_V=nope"], "--RESUME True needs --CKPT_V and --CKPT_E"),
+    ],
+)
+def test_run_py_resume_of_a_missing_version_or_epoch(world, flags, message) -> None:  # noqa: F811
+    root, cfg = world
+    c = [str(REPO / "run.py"), "--RUN=train", "--DATASET=demo", "--CONFIG", str(cfg)]
+    proc = _run([*c, "--RESUME=True", *flags])
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert message.format(res=root / "results") in proc.stderr
