@@ -13,8 +13,10 @@ with one error naming the file and the global.
 from __future__ import annotations
 
 import hashlib
+import os
 import pickle
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +130,46 @@ def verify_digest(ckpt: dict[str, Any], path: str | Path) -> bool:
             "with it (changed or corrupted after it was saved)"
         )
     return True
+
+
+# Entries of a .pt2 archive that torch.export.load unpickles without any restriction.
+_PICKLED_PT2_ENTRIES = ("custom_obj_", "opaque_obj_")
+
+
+def safe_export_load(path: str | Path, what: str = "export model") -> Any:
+    """``torch.export.load`` without code execution: the archive's pickled weights and
+    constants are read weights-only (torch.export.load itself asks for full unpickling),
+    and archives holding pickled Python objects are refused before anything is read."""
+    p = Path(path)
+    try:
+        with zipfile.ZipFile(p) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError) as err:
+        raise LsatError(f"{what} {p} is not a .pt2 archive: {err}") from None
+    pickled = [n for n in names if Path(n).name.startswith(_PICKLED_PT2_ENTRIES)]
+    if pickled:
+        raise LsatError(
+            f"{what} {p} refused: {pickled[0]} is a pickled Python object, which could run "
+            "code when loaded; export a backbone of tensors and torch operators only"
+        )
+    saved = {k: os.environ.pop(k, None) for k in _FORCE_ENV}
+    os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"  # overrides weights_only=False inside
+    try:
+        return torch.export.load(str(p))
+    except pickle.UnpicklingError as err:
+        refused = _GLOBAL_RE.search(str(err))
+        name = f"the Python global {refused.group(1)!r}" if refused else "Python objects"
+        raise LsatError(
+            f"{what} {p} refused: loading it would need {name}, and only tensors and plain "
+            "containers are loaded (a file that asks for other objects can run code)"
+        ) from None
+    except Exception as err:  # torch raises many types for a bad archive
+        raise LsatError(f"cannot load {p} with torch.export.load: {_first_line(err)}") from None
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key, None)
+            if value is not None:
+                os.environ[key] = value
+
+
+_FORCE_ENV = ("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")

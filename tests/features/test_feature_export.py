@@ -124,3 +124,55 @@ def test_trar_input_size_keeps_aspect_within_600_1000():
     assert trar_input_size(480, 640) == (600, 800)
     assert trar_input_size(2000, 500) == (1000, 250)
     assert trar_input_size(600, 600) == (600, 600)
+
+
+class _Evil:
+    """Unpickles into a shell command creating ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _poisoned(src, dst, marker, how):
+    """A copy of the .pt2 ``src`` whose first weight is a pickle running a shell command
+    (``weight``), or that holds a pickled opaque object (``opaque``)."""
+    import io
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if how == "weight" and info.filename.endswith("model_weights_config.json"):
+                cfg = json.loads(data)
+                next(iter(cfg["config"].values()))["use_pickle"] = True
+                data = json.dumps(cfg).encode()
+            elif how == "weight" and info.filename.endswith("weights/weight_0"):
+                buf = io.BytesIO()
+                torch.save(_Evil(marker), buf)
+                data = buf.getvalue()
+            zout.writestr(info, data)
+        if how == "opaque":
+            zout.writestr(info.filename.split("/")[0] + "/data/constants/opaque_obj_0", b"x")
+    return dst
+
+
+@pytest.mark.parametrize("how", ["weight", "opaque"])
+def test_export_model_cannot_run_code(coco_images, tmp_path, capsys, how):
+    good = tmp_path / "net.pt2"
+    _export(
+        PatchNet(32, 4), torch.randn(2, 3, 64, 96), {0: Dim.AUTO, 2: Dim.AUTO, 3: Dim.AUTO}, good
+    )
+    marker = tmp_path / "marker"
+    evil = _poisoned(good, tmp_path / "evil.pt2", marker, how)
+    argv = ["extract", "--backend", "export", "--export-model", str(evil), "--input"]
+    argv += [str(coco_images), "--out", str(tmp_path / "o.h5"), "--preprocess", "trar"]
+    assert main(argv) == 2
+    assert not marker.exists()
+    err = capsys.readouterr().err
+    assert f"{evil} refused" in err and ("posix.system" in err or "opaque_obj_0" in err)

@@ -25,6 +25,7 @@ from lsat.errors import LsatError
 from lsat.features.backends import IMAGES_WHAT, TRAR_MAX_SIZE, TRAR_MIN_SIZE, open_rgb
 from lsat.features.grid import CLEVR_INPUT, clevr_grid, imagenet_normalize, trar_grid
 from lsat.features.inputs import IMAGE_SUFFIXES
+from lsat.safe_load import safe_export_load
 
 PREPROCESS = ("trar", "clevr")
 
@@ -45,8 +46,8 @@ def load_exported(path: str | Path, device: torch.device) -> torch.nn.Module:
             f"export model not found: {p} (features.export_model: a .pt2 file written by "
             "torch.export.save, see docs/features.md)"
         )
+    program = safe_export_load(p)  # never runs code from the archive
     try:
-        program = torch.export.load(str(p))
         if device.type != "cpu":
             from torch.export.passes import move_to_device_pass
 
