@@ -6,11 +6,14 @@
         [--RESUME True --CKPT_V v --CKPT_E e] [--CONFIG config/config.yaml]
     python3 run.py --RUN='val'  --DATASET='vqa' --CKPT_V v --CKPT_E e
     python3 run.py --RUN='test' --DATASET='vqa' --CKPT_V v --CKPT_E e
+    python3 run.py --RUN='val'  --DATASET='vqa' --CKPT_PATH path/to/epoch13.pkl
 
 Flags become ``--set`` overrides of the dataset's config (model.name, train.max_epoch,
 train.grad_accu_steps, train.batch_size, train.seed); files follow openvqa under the
 config's ``results_dir``: checkpoints ``ckpts/ckpt_<VERSION>/epoch<E>.pkl``, log
-``log/log_run_<VERSION>.txt``, test results ``result_test/result_run_<CKPT_V>_<CKPT_E>.json``.
+``log/log_run_<VERSION>.txt``, test results ``result_test/result_run_<CKPT_V>_<CKPT_E>.json``
+(``result_run_<file stem>.json`` with ``--CKPT_PATH``, which scores any checkpoint, an
+official ``epochN.pkl`` included, without a training run).
 ``--GPU '0,1'`` runs DDP over those devices (CUDA_VISIBLE_DEVICES) with the global batch
 divided between them. See docs/training.md for the full mapping.
 """
@@ -51,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--RESUME", type=_bool, default=False)
     p.add_argument("--CKPT_V", default=None, help="version of the checkpoint to load")
     p.add_argument("--CKPT_E", type=int, default=None, help="epoch of the checkpoint to load")
+    p.add_argument(
+        "--CKPT_PATH",
+        default=None,
+        help="checkpoint file to score (official epochN.pkl or ours); overrides CKPT_V/E",
+    )
     p.add_argument("--CONFIG", default="config/config.yaml")
     return p
 
@@ -95,20 +103,22 @@ def main(argv: list[str] | None = None) -> int:
     from lsat.engine.layout import RunLayout, link_atomic
     from lsat.engine.trainer import TrainingInterrupted
 
+    sets = overrides(args)
+    ds = load_dataset_config(args.CONFIG, args.DATASET, sets)
     gpus = [g for g in (args.GPU or "").split(",") if g.strip()]
     if gpus and not distributed.inside_launch():
         os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
         if len(gpus) > 1 and args.RUN == "train":
             script = str(Path(__file__).resolve())
             return distributed.relaunch(len(gpus), [script, *_argv_without_gpu(argv)])
-    sets = overrides(args)
-    ds = load_dataset_config(args.CONFIG, args.DATASET, sets)
     split = args.SPLIT or ds.train["splits"][0]
     results = ds.paths.root.parent
     version = args.CKPT_V if args.RESUME or args.RUN != "train" else args.VERSION
     version = version or args.VERSION or f"{ds.model['name']}_{args.DATASET}"
     layout = RunLayout.openvqa(results, version)
     if args.RUN == "train":
+        if args.CKPT_PATH:
+            raise LsatError("--CKPT_PATH scores a checkpoint: use it with --RUN val or test")
         mode = "auto"
         if args.RESUME:
             if args.CKPT_V is None or args.CKPT_E is None:
@@ -131,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     model = layout.checkpoint(args.CKPT_E) if args.CKPT_E is not None else layout.final_model
     label = f"{version}_{args.CKPT_E if args.CKPT_E is not None else 'final'}"
+    if args.CKPT_PATH:
+        model, label = Path(args.CKPT_PATH), Path(args.CKPT_PATH).stem
     on = "val" if args.RUN == "val" else "test"
     out = results / f"result_{on}" / f"result_run_{label}.json"
     metrics_out = results / "result_val" / f"metrics_run_{label}.json"

@@ -182,6 +182,7 @@ class DatasetConfig:
     format: str
     raw_dir: Path
     demo: bool
+    eval_version: str
     features: dict[str, Any]
     vocab: dict[str, Any]
     model: dict[str, Any]
@@ -213,6 +214,7 @@ def dataset_config(cfg: dict[str, Any], name: str) -> DatasetConfig:
         format=fmt,
         raw_dir=Path(ds["raw_dir"]),
         demo=ds["demo"],
+        eval_version=str(ds.get("eval_version", "2021")),
         features=ds["features"],
         vocab=ds["vocab"],
         model=ds["model"],

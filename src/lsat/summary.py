@@ -29,6 +29,7 @@ class Row:
     metrics_file: Path
     overall: float
     detail: dict[str, float]
+    eval_version: str = "-"
 
 
 @dataclass
@@ -38,8 +39,9 @@ class DatasetSummary:
     result_files: list[Path]
 
 
-def read_metrics(path: Path) -> tuple[float, dict[str, float]]:
-    """Overall accuracy and the per-type/per-category breakdown of one metrics file."""
+def read_metrics(path: Path) -> tuple[float, dict[str, float], str]:
+    """Overall accuracy, the per-type/per-category breakdown and the evaluation version
+    (VQA: 2021 or legacy; CLEVR: exact; "unrecorded" for files of older releases)."""
     data = read_json(path, "validation metrics file")
     if not isinstance(data, dict) or not isinstance(data.get("overall"), int | float):
         raise LsatError(
@@ -47,7 +49,8 @@ def read_metrics(path: Path) -> tuple[float, dict[str, float]]:
             "(expected the output of `lsat evaluate`)"
         )
     detail = data.get("perAnswerType") or data.get("perCategory") or {}
-    return float(data["overall"]), {str(k): float(v) for k, v in detail.items()}
+    version = data.get("eval_version") or ("exact" if "perCategory" in data else "unrecorded")
+    return float(data["overall"]), {str(k): float(v) for k, v in detail.items()}, str(version)
 
 
 def collect(cfg: dict[str, Any], names: list[str] | None) -> list[DatasetSummary]:
@@ -66,8 +69,8 @@ def collect(cfg: dict[str, Any], names: list[str] | None) -> list[DatasetSummary
                         "(run the pipeline first, e.g. `snakemake --cores all`)"
                     )
                 continue
-            overall, detail = read_metrics(path)
-            rows.append(Row(name, split, ds.model["name"], path, overall, detail))
+            overall, detail, version = read_metrics(path)
+            rows.append(Row(name, split, ds.model["name"], path, overall, detail, version))
         results = [ds.paths.result_test]
         if ds.format == "clevr":
             results.append(ds.paths.result_test_clevr_txt)
@@ -90,9 +93,9 @@ def _columns(summary: DatasetSummary) -> list[str]:
 
 def _table(summary: DatasetSummary) -> tuple[list[str], list[list[str]]]:
     cols = _columns(summary)
-    header = ["dataset", "split", "model", "overall", *cols]
+    header = ["dataset", "split", "model", "eval", "overall", *cols]
     body = [
-        [r.dataset, r.split, r.model, f"{r.overall:.2f}"]
+        [r.dataset, r.split, r.model, r.eval_version, f"{r.overall:.2f}"]
         + [f"{r.detail[c]:.2f}" if c in r.detail else "-" for c in cols]
         for r in summary.rows
     ]

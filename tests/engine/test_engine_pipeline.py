@@ -127,6 +127,45 @@ def test_train_predict_validate_vqa(world, capsys):
     assert "1 missing id(s)" in err and "1 duplicate id(s)" in err
 
 
+def test_official_format_checkpoint_scores_what_the_run_scored(world, capsys):
+    """A demo run re-saved as openvqa does (DataParallel keys, no model description) is
+    scored by `run.py --CKPT_PATH` and `lsat predict --checkpoint` with no training run."""
+    root, cfg = world
+    run = root / "results" / "demo" / "train"
+    c = ["--config", str(cfg), "--dataset", "demo"]
+    if not (run / "val_metrics.json").is_file():
+        assert main(["train", *c, "--split", "train"]) == 0
+        assert main(["predict", *c, "--split", "train", "--on", "val"]) == 0
+    ours = torch.load(run / "model.pt", weights_only=True)
+    optimizer = torch.load(run / "checkpoints" / "epoch2.pt", weights_only=True)["optimizer"]
+    official = root / "epoch13.pkl"
+    state = {f"module.{k}": v for k, v in ours["state_dict"].items()}
+    torch.save({"state_dict": state, "optimizer": optimizer, "lr_base": 1e-3, "epoch": 13},
+               official)  # fmt: skip
+    expected = json.loads((run / "val_metrics.json").read_text())
+    predictions = json.loads((run / "val_predictions.json").read_text())
+
+    args = [sys.executable, str(REPO / "run.py"), "--DATASET=demo", "--CONFIG", str(cfg)]
+    proc = subprocess.run([*args, "--RUN=val", f"--CKPT_PATH={official}"], capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"Overall Accuracy is: {expected['overall']:.2f}" in proc.stdout
+    scored = root / "results" / "result_val" / "result_run_epoch13.json"
+    assert json.loads(scored.read_text()) == predictions
+    metrics = json.loads((root / "results/result_val/metrics_run_epoch13.json").read_text())
+    assert metrics == expected
+
+    assert main(["predict", *c, "--on", "val", "--checkpoint", str(official)]) == 0
+    assert f"Overall Accuracy is: {expected['overall']:.2f}" in capsys.readouterr().out
+    folder = root / "results" / "demo" / "scored" / "epoch13"
+    assert json.loads((folder / "val_metrics.json").read_text()) == expected
+    assert main(["predict", *c, "--on", "test", "--checkpoint", str(official)]) == 0
+    assert json.loads((folder / "result_test.json").read_text())
+    proc = subprocess.run([*args, "--RUN=test", f"--CKPT_PATH={root / 'none.pkl'}"],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 2 and "none.pkl" in proc.stderr
+
+
 def test_sigterm_then_resume_equals_uninterrupted(world):
     root, cfg = world
     cut = ["train", "--config", str(cfg), "--dataset", "demo", "--split", "train+val"]

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from lsat.cli import main
-from lsat.engine.evaluation import question_accuracy
 from lsat.engine.results import check_result, write_result
+from lsat.engine.vqa_eval import question_accuracy
 from lsat.errors import LsatError
 
 # (answer_type, 10 human answers, prediction, official accuracy)

@@ -35,7 +35,8 @@ def _metrics(tmp_path: Path, ds: str, split: str, overall: float, **detail: floa
     key = "perCategory" if ds == "cl" else "perAnswerType"
     path = tmp_path / "results" / ds / split / "val_metrics.json"
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"overall": overall, key: detail}))
+    version = {} if ds == "cl" else {"eval_version": "legacy" if split == "train" else "2021"}
+    path.write_text(json.dumps({"overall": overall, key: detail, **version}))
 
 
 def test_prints_table_and_result_path(tmp_path, capsys):
@@ -47,9 +48,10 @@ def test_prints_table_and_result_path(tmp_path, capsys):
     assert main(["summary", "--config", str(cfg), "--out", str(out_html)]) == 0
     text = capsys.readouterr().out
     lines = text.splitlines()
-    assert lines[1].split() == ["dataset", "split", "model", "overall", "yes/no", "number", "other"]
-    assert lines[3].split() == ["demo", "train", "trar", "61.23", "80.00", "40.50", "-"]
-    assert lines[4].split() == ["demo", "train+val", "trar", "70.00", "90.00", "-", "55.00"]
+    header = ["dataset", "split", "model", "eval", "overall", "yes/no", "number", "other"]
+    assert lines[1].split() == header
+    assert lines[3].split() == ["demo", "train", "trar", "legacy", "61.23", "80.00", "40.50", "-"]
+    assert lines[4].split()[:5] == ["demo", "train+val", "trar", "2021", "70.00"]
     assert f"test result file: {tmp_path}/results/demo/result_test.json\n" in text
     assert "cl" not in [line.split()[0] for line in lines[3:] if line.strip()]  # no results
     page = out_html.read_text()
@@ -70,7 +72,7 @@ def test_clevr_and_missing_results(tmp_path, capsys):
     _metrics(tmp_path, "cl", "train", 97.5, Count=90.0)
     assert main(["summary", "--config", str(cfg), "--dataset", "cl"]) == 0
     out = capsys.readouterr().out
-    assert "cl       train  mcan   97.50    90.00" in out
+    assert "cl       train  mcan   exact  97.50    90.00" in out
     assert "result_test.txt (not built yet)" in out
 
 

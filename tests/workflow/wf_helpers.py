@@ -56,6 +56,7 @@ TINY_CONFIG: dict[str, Any] = {
     "datasets": {
         "demo": {
             "format": "vqa",
+            "eval_version": "2021",
             "raw_dir": "data/demo/vqa",
             "demo": True,
             "features": {"backend": "pixels", "grid": 4, "cell_pixels": 2},

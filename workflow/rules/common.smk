@@ -243,7 +243,7 @@ def evaluate_input(wildcards):
 def evaluate_args(wildcards, input):
     if ds_of(wildcards).format == "clevr":
         return "--format clevr"
-    return f"--annotations {input.annotations}"
+    return f"--annotations {input.annotations} --eval-version {ds_of(wildcards).eval_version}"
 
 
 def predict_test_input(wildcards):

@@ -26,10 +26,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_train)
 
     p = subparsers.add_parser("predict", help="predict val or test answers with a trained model")
-    _common(p)
+    _common(p, split_required=False)
     p.add_argument("--on", required=True, choices=("val", "test"))
     p.add_argument("--out", default=None, help="output file (default: the conventional path)")
-    p.add_argument("--model", default=None, help="model file (default: the split's model.pt)")
+    p.add_argument(
+        "--checkpoint",
+        "--model",
+        dest="model",
+        default=None,
+        help="checkpoint to score: ours (model.pt, epochN.pkl) or an official epochN.pkl "
+        "(default: the split's model.pt); no training run needed",
+    )
     p.set_defaults(func=_predict)
 
     p = subparsers.add_parser("evaluate", help="VQA/CLEVR accuracy of a predictions file")
@@ -37,6 +44,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--annotations", type=Path, default=None)
     p.add_argument("--predictions", required=True, type=Path)
     p.add_argument("--format", choices=("vqa", "clevr"), default="vqa")
+    p.add_argument(
+        "--eval-version",
+        choices=("2021", "legacy"),
+        default="2021",
+        help="official VQA evaluation: 2021 (default, today's vqaEval.py) or legacy (the "
+        "openvqa/TRAR-VQA copy behind the papers' val numbers); DATA.md §5",
+    )
     p.add_argument("--out", type=Path, default=None, help="metrics JSON (default: print only)")
     p.set_defaults(func=_evaluate)
 
@@ -47,10 +61,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_validate_result)
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, split_required: bool = True) -> None:
     p.add_argument("--config", default=DEFAULT_CONFIG)
     p.add_argument("--dataset", required=True)
-    p.add_argument("--split", required=True)
+    p.add_argument(
+        "--split",
+        required=split_required,
+        default=None,
+        help=None if split_required else "trained split (optional with --checkpoint)",
+    )
     p.add_argument(
         "--set",
         dest="sets",
@@ -100,15 +119,21 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from lsat.engine.fit import predict_run
+    from lsat.engine.fit import predict_run, scored_paths
+    from lsat.errors import LsatError
 
+    out, metrics_out, split = args.out, None, args.split
+    if split is None:
+        if args.model is None:
+            raise LsatError("--split is required unless --checkpoint names the model file")
+        out, metrics_out, split = scored_paths(args, Path(args.model))
     written = predict_run(
-        args.config, args.dataset, args.split, args.on, args.out, args.sets, args.model
+        args.config, args.dataset, split, args.on, out, args.sets, args.model, metrics_out
     )
     msg = f"lsat predict: wrote {written['predictions']}"
     if "metrics" in written:
         m = written["metrics"]
-        msg += f" (val accuracy {m['overall']:.2f})"
+        msg += f" (val accuracy {m['overall']:.2f})\nOverall Accuracy is: {m['overall']:.2f}"
     print(msg)
     return 0
 
@@ -119,14 +144,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     from lsat.engine.evaluation import evaluate_files
     from lsat.io import write_json_atomic
 
-    if args.format == "vqa" and args.annotations is not None:
-        # Every question needs its annotation, with the same image_id (else it was skipped).
-        from lsat.data.vqa import attach_annotations, read_annotations, read_questions
-
-        questions = read_questions(args.questions)
-        anns = read_annotations(args.annotations)
-        attach_annotations(questions, anns, args.questions, args.annotations)
-    metrics = evaluate_files(args.questions, args.predictions, args.annotations, args.format)
+    metrics = evaluate_files(
+        args.questions, args.predictions, args.annotations, args.format, args.eval_version
+    )
     if args.out:
         write_json_atomic(args.out, metrics)
     print(json.dumps(metrics, indent=2))

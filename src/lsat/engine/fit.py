@@ -261,21 +261,15 @@ def _predict(
     out: str | Path | None,
     metrics_out: str | Path | None,
 ) -> dict[str, Any]:
-    from lsat.engine.predict import (
-        check_sizes,
-        load_trained_model,
-        predict_answers,
-        write_predictions,
-    )
+    from lsat.engine.predict import load_checkpoint_model, predict_answers, write_predictions
 
     device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
-    model, meta = load_trained_model(path, device)
     configure_cpu(ds.train, device)
     residency = ds.train["feature_residency"]
     if residency == "gpu" and device.type != "cuda":
         residency = "ram"
     data = _build_data(ds, [on], residency)
-    check_sizes(meta, data, path, ds)
+    model, _ = load_checkpoint_model(path, ds, data, device)
     answers = predict_answers(
         model,
         data,
@@ -288,3 +282,14 @@ def _predict(
     out_path = Path(out) if out else None
     metrics_path = Path(metrics_out) if metrics_out else None
     return write_predictions(ds, split, on, answers, out_path, metrics_path)
+
+
+def scored_paths(args: Any, checkpoint: Path) -> tuple[Path, Path | None, str]:
+    """Outputs of ``lsat predict --checkpoint FILE`` without ``--split``: under
+    ``results/<dataset>/scored/<file stem>/``, apart from any trained split's files."""
+    ds = load_dataset_config(args.config, args.dataset, args.sets)
+    folder = ds.paths.root / "scored" / checkpoint.stem
+    if args.on == "val":
+        out = Path(args.out) if args.out else folder / "val_predictions.json"
+        return out, folder / "val_metrics.json", ds.train["splits"][0]
+    return (Path(args.out) if args.out else folder / "result_test.json"), None, ds.result_split

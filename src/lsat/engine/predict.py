@@ -79,19 +79,18 @@ def val_evaluator(ds: Any) -> Any:
         questions = load_set(ds.raw_dir, "val")
         return lambda preds: clevr_accuracy(questions, preds, "val predictions")
     from lsat.data.vqa import read_annotations
+    from lsat.engine.evaluation import paused_gc
 
-    anns = read_annotations(annotation_file(ds.raw_dir, "vqa", "val"))
-    return lambda preds: vqa_accuracy(anns, preds, "val predictions")
+    with paused_gc():
+        anns = read_annotations(annotation_file(ds.raw_dir, "vqa", "val"))
+    version = ds.eval_version
+    return lambda preds: vqa_accuracy(anns, preds, "val predictions", version)
 
 
-def load_trained_model(path: Path, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the network described in ``model.pt`` and load its weights."""
+def _from_meta(ck: dict[str, Any], meta: dict[str, Any]) -> nn.Module:
     from lsat.models import build_model
+    from lsat.models.official import strip_module_prefix
 
-    ck = ckpt_io.load(path)
-    meta = ck.get("model_meta")
-    if not meta:
-        raise LsatError(f"{path} has no model description ('model_meta'): not written by lsat")
     model = build_model(
         meta["name"],
         dataset=meta["format"],
@@ -99,7 +98,42 @@ def load_trained_model(path: Path, device: torch.device) -> tuple[nn.Module, dic
         answer_size=meta["answer_size"],
         **meta["options"],
     )
-    model.load_state_dict(ck["state_dict"])
+    model.load_state_dict(strip_module_prefix(dict(ck["state_dict"])))
+    return model
+
+
+def load_checkpoint_model(
+    path: Path, ds: Any, data: Any, device: torch.device
+) -> tuple[nn.Module, dict[str, Any]]:
+    """The network of any checkpoint: ours (``model.pt``, ``epochN.pkl`` of run.py) or an
+    official openvqa/TRAR ``epochN.pkl`` (``state_dict`` with or without DataParallel's
+    ``module.`` prefix, ``optimizer``, ``lr_base``, ``epoch``).
+
+    Ours describe their network; an official one is built from the dataset's config
+    (``model.name`` and ``model.options``, input sizes from the features), checked against
+    the vocabulary and answer list, and loaded strictly.
+    """
+    from lsat.models import build_model
+    from lsat.models.official import apply_checkpoint
+
+    ck = ckpt_io.load(path)
+    meta = ck.get("model_meta")
+    if meta:
+        check_sizes(meta, data, path, ds)
+        return _from_meta(ck, meta).to(device), meta
+    options = dict(ds.model.get("options") or {})
+    options.setdefault("img_feat_size", int(data.channels))
+    options.setdefault("img_scale", int(data.grid))
+    model = build_model(
+        ds.model["name"],
+        dataset=ds.format,
+        token_size=data.token_size,
+        answer_size=data.num_answers,
+        **options,
+    )
+    apply_checkpoint(ck, path, model, ds.paths.vocab, ds.paths.answers)
+    meta = {"name": ds.model["name"], "format": ds.format, "options": options}
+    meta.update(token_size=int(data.token_size), answer_size=int(data.num_answers))
     return model.to(device), meta
 
 

@@ -81,7 +81,17 @@ def load_official_checkpoint(
 ) -> dict[str, Any]:
     """Load ``path`` into ``model`` strictly; return ``{'epoch', 'lr_base', 'optimizer'}``."""
     p = Path(path)
-    ckpt = read_checkpoint(p)
+    return apply_checkpoint(read_checkpoint(p), p, model, vocab_path, answers_path)
+
+
+def apply_checkpoint(
+    ckpt: dict[str, Any],
+    p: Path,
+    model: nn.Module,
+    vocab_path: str | Path,
+    answers_path: str | Path,
+) -> dict[str, Any]:
+    """Load an already-read checkpoint dict ``ckpt`` (of file ``p``) into ``model``."""
     if isinstance(ckpt.get("model_meta"), dict):  # an lsat model.pt: its lists must match
         from lsat.engine.checkpoint import check_lists
 
