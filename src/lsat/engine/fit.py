@@ -248,8 +248,9 @@ def predict_run(
     ds = load_dataset_config(config, dataset, sets or [])
     split_parts(ds.format, split)
     path = Path(model_path) if model_path else ds.paths.final_model(split)
+    run = RunLayout.for_split(ds.paths, split)
     into_run = on == "val" and (out is None or metrics_out is None)
-    with _writer_lock(RunLayout.for_split(ds.paths, split), into_run):
+    with _writer_lock(run, into_run and run.checkpoint_dir.parent.is_dir()):
         return _predict(ds, split, on, path, out, metrics_out)
 
 
