@@ -109,14 +109,47 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+# The cache of :func:`parsed_once` while one is active (None: every call parses).
+_parsed: dict[tuple[str, int, int], Any] | None = None
+
+
+@contextlib.contextmanager
+def parsed_once() -> Iterator[None]:
+    """Within the block, :func:`read_json` parses each file once and returns that object.
+
+    A command reads some inputs from several places (``lsat train`` joins val for its
+    dataset and scores val with the same annotations; ``lsat predict --on test`` reads the
+    test questions for the data and for the result check): at VQA-v2 size each parse costs
+    seconds and a transient gigabyte. Files are keyed by path, size and mtime. The objects
+    are shared, so callers must treat them as read-only (the readers build their own
+    records from them). The cache is dropped when the outermost block exits, so wrap the
+    loading phase, not a long training loop, to free the parsed JSON early.
+    """
+    global _parsed
+    if _parsed is not None:  # nested: the outer block owns the cache
+        yield
+        return
+    _parsed = {}
+    try:
+        yield
+    finally:
+        _parsed = None
+
+
 def read_json(path: str | os.PathLike[str], what: str = "JSON file") -> Any:
     """Load JSON, turning a missing or malformed file into one clear :class:`LsatError`."""
     p = Path(path)
     if not p.is_file():
         raise LsatError(f"{what} not found: {p}")
+    key = None
+    if _parsed is not None:
+        st = p.stat()
+        key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+        if key in _parsed:
+            return _parsed[key]
     try:
         with open(p, encoding="utf-8") as f:
-            return json.load(f)
+            data = json.load(f)
     except json.JSONDecodeError as err:
         raise LsatError(
             f"{what} {p} is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}"
@@ -126,6 +159,9 @@ def read_json(path: str | os.PathLike[str], what: str = "JSON file") -> Any:
             f"{what} {p} is not UTF-8 text (byte {err.object[err.start]:#04x} at offset "
             f"{err.start}): JSON files must be UTF-8"
         ) from None
+    if key is not None:
+        _parsed[key] = data
+    return data
 
 
 def json_content_sha256(path: str | os.PathLike[str], what: str = "JSON file") -> str:

@@ -265,3 +265,25 @@ def test_ddp_interrupt_and_resume(world):
     twin = _weights(run / "model.pt")
     for k in twin:
         assert torch.equal(resumed[k], twin[k]), k
+
+
+def test_each_json_input_parsed_once_per_command(world, monkeypatch):
+    """`lsat train` (train + val scoring) and `lsat predict` read every JSON file once."""
+    import lsat.io
+
+    _root, cfg = world
+    parses: list[str] = []
+    real_load = lsat.io.json.load
+
+    def counting_load(f, *a, **kw):
+        parses.append(Path(f.name).name)
+        return real_load(f, *a, **kw)
+
+    monkeypatch.setattr(lsat.io.json, "load", counting_load)
+    c = ["--config", str(cfg), "--dataset", "demo", "--split", "train"]
+    for command in (["train", *c], ["predict", *c, "--on", "val"], ["predict", *c, "--on", "test"]):
+        parses.clear()
+        assert main(command) == 0
+        repeated = sorted({name for name in parses if parses.count(name) > 1})
+        assert parses and not repeated, (command[0], command[-1], parses)
+    assert "v2_OpenEnded_mscoco_test2015_questions.json" in parses

@@ -118,9 +118,71 @@ def test_result_file_validation(tmp_path, capsys):
         write_result(bad, good[:2], ids)
     with pytest.raises(LsatError, match=r"0 missing id\(s\) \[\], 1 duplicate id\(s\) \[10\]"):
         write_result(bad, [*good, good[0]], ids)
-    with pytest.raises(LsatError, match="schema error"):
+    with pytest.raises(LsatError, match=r"1 malformed entry\); first: entry #0 'answer' 3"):
         check_result([{"question_id": 10, "answer": 3}], ids, "x")
     assert not bad.exists()
     bad.write_text(json.dumps(good[1:]))
     assert main(["validate-result", "--result", str(bad), "--questions", str(qf)]) == 2
     assert "missing id(s) [10]" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        ({"question_id": 10, "answer": "yes"}, r"expected a JSON array .* got dict"),
+        (
+            [{"question_id": 10, "answer": "yes"}, "no"],
+            r"\(1 malformed entry\); first: entry #1 is str",
+        ),
+        (
+            [{"question_id": True, "answer": "yes"}],
+            r"entry #0 'question_id' True is not an integer",
+        ),
+        (
+            [{"question_id": 10.5, "answer": "yes"}],
+            r"entry #0 'question_id' 10.5 is not an integer",
+        ),
+        (
+            [{"question_id": 10, "answer": "a", "score": 1}, {"question_id": 11}],
+            r"\(2 malformed entries\); first: entry #0 has keys missing \[\] "
+            r"/ not allowed \['score'\]",
+        ),
+        ([{"answer": "a"}], r"entry #0 has keys missing \['question_id'\]"),
+    ],
+)
+def test_result_shape_errors_name_the_entry(entries, message):
+    """The direct shape check refuses what the JSON schema refuses, naming the first entry."""
+    with pytest.raises(LsatError, match=message):
+        check_result(entries, [10, 11], "result.json")
+
+
+def test_result_shape_check_agrees_with_the_documented_schema():
+    """The direct check accepts exactly what result.schema.json accepts (jsonschema as oracle)."""
+    import jsonschema
+
+    from lsat.engine.results import SCHEMA_PATH, check_shape
+
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
+    samples = [
+        [],
+        [{"question_id": 1, "answer": ""}],
+        [{"question_id": -3, "answer": "two words"}],
+        [{"question_id": True, "answer": "a"}],
+        [{"question_id": 1.0, "answer": "a"}],
+        [{"question_id": 1.5, "answer": "a"}],
+        [{"question_id": "1", "answer": "a"}],
+        [{"question_id": 1, "answer": None}],
+        [{"question_id": 1, "answer": ["a"]}],
+        [{"question_id": 1}],
+        [{"question_id": 1, "answer": "a", "x": 0}],
+        [[1, "a"]],
+        {"question_id": 1, "answer": "a"},
+        "result",
+    ]
+    for entries in samples:
+        try:
+            check_shape(entries, "r.json")
+            ours = True
+        except LsatError:
+            ours = False
+        assert ours == validator.is_valid(entries), entries

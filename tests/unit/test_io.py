@@ -45,3 +45,18 @@ def test_non_utf8_json_names_the_file_and_offset(tmp_path):
         LsatError, match=r"latin1\.json is not UTF-8 text \(byte 0xe9 at offset 15\)"
     ):
         read_json(p)
+
+
+def test_parsed_once_parses_each_file_once_and_sees_changes(tmp_path):
+    from lsat.io import parsed_once
+
+    a = tmp_path / "a.json"
+    write_json_atomic(a, {"v": 1})
+    assert read_json(a) is not read_json(a)  # no cache outside a block
+    with parsed_once():
+        first = read_json(a)
+        with parsed_once():  # nested blocks share the outer cache
+            assert read_json(tmp_path / "." / "a.json") is first
+        write_json_atomic(a, {"v": 22})  # new size and mtime: parsed again
+        assert read_json(a) == {"v": 22}
+    assert read_json(a) is not read_json(a)  # the cache is dropped with the block

@@ -25,6 +25,7 @@ from lsat.engine.layout import RunLayout
 from lsat.engine.runlock import run_lock
 from lsat.engine.trainer import TrainSpec, seed_everything, train
 from lsat.errors import LsatError
+from lsat.io import parsed_once
 from lsat.paths import split_parts
 
 # Train keys that change speed or bookkeeping but not the trained weights.
@@ -125,8 +126,13 @@ def _train_in_env(
     configure_cpu(tc, env.device)
     seed_everything(tc["seed"], tc["deterministic"])
     residency = tc["feature_residency"]
-    train_set = _build_data(ds, qsets, residency)
-    emb, emb_note = _pretrained(ds)
+    with parsed_once():  # val's files serve its dataset and its scorer; the lists 3 readers
+        train_set = _build_data(ds, qsets, residency)
+        emb, emb_note = _pretrained(ds)
+        digests = list_digests(ds.paths.vocab, ds.paths.answers)
+        validate = None
+        if "val" not in qsets and tc["eval_every_epoch"]:
+            validate = _validator(ds, tc, residency, env) if env.is_main else _no_validation
     options = dict(ds.model.get("options") or {})
     # The features decide the input sizes unless the config pins them.
     options.setdefault("img_feat_size", int(train_set.channels))
@@ -156,9 +162,6 @@ def _train_in_env(
     if env.rank:
         seed_everything(tc["seed"] + env.rank, tc["deterministic"])
 
-    validate = None
-    if "val" not in qsets and tc["eval_every_epoch"]:
-        validate = _validator(ds, tc, residency, env) if env.is_main else _no_validation
     meta = {
         "name": ds.model["name"],
         "format": ds.format,
@@ -167,7 +170,7 @@ def _train_in_env(
         "options": options,
         "vocab": str(ds.paths.vocab),
         "answers": str(ds.paths.answers),
-        **list_digests(ds.paths.vocab, ds.paths.answers),
+        **digests,
     }
     header = [
         f"lsat train: dataset {ds.name} ({ds.format}), split {split} = {'+'.join(qsets)}, "
@@ -250,7 +253,8 @@ def predict_run(
     path = Path(model_path) if model_path else ds.paths.final_model(split)
     run = RunLayout.for_split(ds.paths, split)
     into_run = on == "val" and (out is None or metrics_out is None)
-    with _writer_lock(run, into_run and run.checkpoint_dir.parent.is_dir()):
+    # parsed_once: the set's files serve its dataset, then the scorer or the result check.
+    with _writer_lock(run, into_run and run.checkpoint_dir.parent.is_dir()), parsed_once():
         return _predict(ds, split, on, path, out, metrics_out)
 
 
