@@ -164,8 +164,24 @@ def read_json(path: str | os.PathLike[str], what: str = "JSON file") -> Any:
     return data
 
 
+# Digests already computed in this process, by (path, size, mtime): a few strings.
+_digests: dict[tuple[str, int, int], str] = {}
+
+
 def json_content_sha256(path: str | os.PathLike[str], what: str = "JSON file") -> str:
     """sha256 of a JSON file's content (keys sorted, no whitespace): the same for a
-    reformatted file, different for any change of a value or of an index."""
+    reformatted file, different for any change of a value or of an index.
+
+    Remembered per file version, so the checkpoint checks of one command (training's
+    metadata, its resume, prediction) parse the vocabulary and answer files once.
+    """
+    p = Path(path)
+    st = p.stat() if p.is_file() else None
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns) if st else None
+    if key is not None and key in _digests:
+        return _digests[key]
     text = json.dumps(read_json(path, what), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    if key is not None:
+        _digests[key] = digest
+    return digest
