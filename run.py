@@ -15,7 +15,10 @@ config's ``results_dir``: checkpoints ``ckpts/ckpt_<VERSION>/epoch<E>.pkl``, log
 (``result_run_<file stem>.json`` with ``--CKPT_PATH``, which scores any checkpoint, an
 official ``epochN.pkl`` included, without a training run).
 ``--GPU '0,1'`` runs DDP over those devices (CUDA_VISIBLE_DEVICES) with the global batch
-divided between them. See docs/training.md for the full mapping.
+divided between them. On a fresh clone the demo world, the features and the vocabulary a
+command needs are built first, by the ``lsat`` commands the workflow runs (progress shown);
+a real dataset with missing raw files gets one error listing them. See docs/training.md for
+the full mapping.
 """
 
 from __future__ import annotations
@@ -101,10 +104,14 @@ def main(argv: list[str] | None = None) -> int:
     from lsat.engine import distributed
     from lsat.engine.fit import load_dataset_config, predict_run, train_run
     from lsat.engine.layout import RunLayout, link_atomic
+    from lsat.engine.prepare import image_sets_for, prepare_inputs
     from lsat.engine.trainer import TrainingInterrupted
 
     sets = overrides(args)
     ds = load_dataset_config(args.CONFIG, args.DATASET, sets)
+    if not distributed.inside_launch():
+        # What Snakemake would have built first (demo world, features, vocabulary).
+        prepare_inputs(args.CONFIG, ds, image_sets_for(ds, args.RUN))
     gpus = [g for g in (args.GPU or "").split(",") if g.strip()]
     if gpus and not distributed.inside_launch():
         os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
