@@ -95,7 +95,9 @@ def glove_embedding(
         return None
     path = Path(glove_path)
     if not path.is_file():
-        raise LsatError(f"GloVe file not found: {path}")
+        from lsat.data.glove import missing_message
+
+        raise LsatError(missing_message(path))
     emb = np.zeros((len(token_to_ix), dim), np.float32)
     with open(path, encoding="utf-8", errors="replace") as f:
         for lineno, line in enumerate(tqdm(f, desc=f"GloVe {path.name}", unit=" lines"), 1):

@@ -74,11 +74,11 @@ def _pretrained(ds: DatasetConfig) -> tuple[Any, str]:
     glove = ds.vocab.get("glove")
     if not glove:
         return None, "word embeddings: random init (vocab.glove not set)"
-    from lsat.data.tokens import glove_embedding, read_vocab
+    from lsat.data.glove import cache_paths, vocab_embedding
 
-    token_to_ix, _ = read_vocab(ds.paths.vocab)
-    emb = glove_embedding(glove, token_to_ix)
-    return torch.from_numpy(emb), f"word embeddings: GloVe {glove}"
+    emb, cached = vocab_embedding(glove, ds.paths.vocab)
+    how = f"cached in {cache_paths(ds.paths.vocab)[0]}" if cached else "parsed, now cached"
+    return torch.from_numpy(emb), f"word embeddings: GloVe {glove} ({how})"
 
 
 def train_run(
@@ -119,8 +119,10 @@ def _train_in_env(
     env: distributed.DistEnv,
     resume: str,
 ) -> dict[str, Any]:
+    from lsat.data.glove import check_glove
     from lsat.models import build_model
 
+    check_glove(ds.vocab.get("glove"))  # before minutes of data loading
     settings = _settings(ds, split)  # as written: "auto" resumes on either device
     tc = resolve_train(ds.train, env.device)
     configure_cpu(tc, env.device)
