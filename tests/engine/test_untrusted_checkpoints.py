@@ -126,3 +126,13 @@ def test_run_py_resume_of_a_missing_version_or_epoch(world, flags, message) -> N
     proc = _run([*c, "--RESUME=True", *flags])
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert message.format(res=root / "results") in proc.stderr
+
+
+def test_predict_checkpoint_and_run_py_ckpt_path_refuse_code(world, tmp_path: Path) -> None:  # noqa: F811
+    _root, cfg = world
+    marker = tmp_path / "marker"
+    evil = write_evil(tmp_path / "epoch13.pkl", marker)
+    c = ["-m", "lsat.cli", "predict", "--config", str(cfg), "--dataset", "demo"]
+    _assert_refused(_run([*c, "--on", "val", "--checkpoint", str(evil)]), evil, marker)
+    c = [str(REPO / "run.py"), "--RUN=val", "--DATASET=demo", "--CONFIG", str(cfg)]
+    _assert_refused(_run([*c, "--CKPT_PATH", str(evil)]), evil, marker)
