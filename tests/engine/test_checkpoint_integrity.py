@@ -4,6 +4,7 @@ newest intact epoch checkpoint, and model.pt is never written from a damaged sta
 from __future__ import annotations
 
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -123,6 +124,10 @@ def test_list_hashes_see_content_not_size_or_layout(tmp_path: Path) -> None:
     )
     ckpt_io.check_lists(meta, vocab, answers, Path("model.pt"))  # reformatted: the same
     vocab.write_text(json.dumps({"token_to_ix": {"PAD": 0, "UNK": 1, "cube": 2, "red": 3}}))
+    # Same size as the first version: give it a later mtime, as a later edit has (digests
+    # are remembered per path, size and mtime within one process).
+    st = vocab.stat()
+    os.utime(vocab, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
     with pytest.raises(
         LsatError, match=r"model\.pt was trained with the vocabulary .*other content"
     ):
