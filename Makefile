@@ -11,7 +11,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 LSAT_REQUIRE_SLURM ?= $(if $(filter 0,$(shell id -u)),1,0)
 export LSAT_REQUIRE_SLURM
 
-.PHONY: demo test lint format system-deps clean
+.PHONY: demo test lint format system-deps clean gpu-wheels
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,18 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 	$(BIN)/snakefmt Snakefile workflow
+
+# Wheels of what the lent GPU machines lack (Python 3.12, no registry there), for
+# `LSAT_WHEELS=wheels/gpu benchmarks/gpu_check.sh`: jsonschema and its dependencies, at the
+# pins of requirements/constraints.txt. Run where a registry is reachable; never committed.
+GPU_WHEELS ?= wheels/gpu
+GPU_WHEEL_PKGS := jsonschema jsonschema-specifications referencing rpds-py attrs typing-extensions
+gpu-wheels:
+	$(PYTHON) -m pip download -q --no-deps --only-binary=:all: -d $(GPU_WHEELS) \
+		--python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64 \
+		--platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+		$(foreach p,$(GPU_WHEEL_PKGS),$(shell grep -i '^$(subst -,[-_],$(p))==' requirements/constraints.txt))
+	ls $(GPU_WHEELS)
 
 clean:
 	rm -rf results logs .snakemake report.html

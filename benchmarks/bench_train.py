@@ -9,14 +9,19 @@ invocation, so ratios between variants are measured on the same machine state.
 Variants: ``eager`` is what the engine runs (attention backend ``auto``, the CPU dropout mask
 of ``lsat.models.dropout``, glibc's heap kept warm on CPU); ``plain`` is the same model with
 SDPA everywhere, ``torch``'s own dropout and glibc's default allocator (this project before
-0.9, and the baseline of the CPU speed-ups); ``compile`` adds ``torch.compile``, ``bf16``
-autocast to bfloat16.
+0.9, and the baseline of the CPU speed-ups); ``compile`` adds ``torch.compile`` (with the
+engine's ``allow_rnn``, so the question LSTM is in the graph: one graph, not six),
+``cudagraphs`` compiles in mode ``reduce-overhead`` (CUDA graphs), ``bf16`` autocast to
+bfloat16.
 
     python benchmarks/bench_train.py                      # CPU: trar/mcan/lsat × plain/eager
-    python benchmarks/bench_train.py --device cuda --models trar --variants bf16,bf16+compile
+    python benchmarks/bench_train.py --device cuda --variants bf16,bf16+compile,bf16+cudagraphs
 
-On CUDA it also prints model FLOP utilisation (MFU) against ``--peak-tflops``, counting the
-training FLOPs per sample with torch's FLOP counter.
+On CUDA it also prints model FLOP utilisation (MFU), counting the training FLOPs per sample
+with torch's FLOP counter, against the bf16 matrix-product rate measured on the device at
+the start (an 8192³ product on random data; ``--peak-tflops`` overrides it: the H200 here
+measures about 790 TFLOP/s dense, not the 989 of the datasheet). Compiled rows report the
+compile time (first step minus a steady step), the graphs made and the graph breaks.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ import sys
 import time
 
 import torch
+import torch._dynamo
+from torch._dynamo.utils import counters
 from torch.utils.flop_counter import FlopCounterMode
 
 import lsat.models.dropout as model_dropout
@@ -89,13 +96,20 @@ def measure(name: str, variant: str, args) -> dict:
     )
     amp = torch.bfloat16 if "bf16" in variant else None
     step = make_step(model, opt, amp, device)
-    if "compile" in variant:
+    compiled = "compile" in variant or "cudagraphs" in variant
+    if compiled:
+        torch._dynamo.config.allow_rnn = True  # as the engine: the LSTM inside the graph
         mode = "max-autotune-no-cudagraphs" if "autotune" in variant else None
+        mode = "reduce-overhead" if "cudagraphs" in variant else mode
         model.forward = torch.compile(model.forward, mode=mode)
     img, ques, target = batch(args.batch_size, device)
-    for _ in range(args.warmup):
-        step(img, ques, target)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    first = time.perf_counter()
+    step(img, ques, target)
+    sync()
+    first = time.perf_counter() - first
+    for _ in range(args.warmup - 1):
+        step(img, ques, target)
     sync()
     start = time.perf_counter()
     for _ in range(args.steps):
@@ -103,13 +117,38 @@ def measure(name: str, variant: str, args) -> dict:
     loss.item()
     sync()
     elapsed = time.perf_counter() - start
-    return {
+    row = {
         "model": name,
         "variant": variant,
         "samples_per_s": args.batch_size * args.steps / elapsed,
         "step_ms": 1000 * elapsed / args.steps,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+    if device == "cuda":
+        row["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    if compiled:
+        row["compile_s"] = first - elapsed / args.steps
+        row["graphs"] = int(counters["stats"]["unique_graphs"])
+        row["graph_breaks"] = int(sum(counters["graph_break"].values()))
+    return row
+
+
+def measured_peak_tflops(size: int = 8192, reps: int = 10) -> float:
+    """bf16 matrix-product rate of this GPU (random data; median of ``reps`` after warm-up)."""
+    g = torch.Generator(device="cuda").manual_seed(0)
+    a = torch.randn(size, size, device="cuda", dtype=torch.bfloat16, generator=g)
+    b = torch.randn(size, size, device="cuda", dtype=torch.bfloat16, generator=g)
+    for _ in range(3):
+        a @ b
+    times = []
+    for _ in range(reps):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        a @ b
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) / 1e3)
+    return 2 * size**3 / sorted(times)[len(times) // 2] / 1e12
 
 
 def main() -> None:
@@ -118,8 +157,8 @@ def main() -> None:
     parser.add_argument("--models", default="trar,mcan,lsat")
     parser.add_argument("--variants", default="plain,eager")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--steps", type=int, help="timed steps (default 50 on CUDA, 10 on CPU)")
+    parser.add_argument("--warmup", type=int, help="warm-up steps (default 10 on CUDA, 3 on CPU)")
     parser.add_argument(
         "--no-fused-adam",
         dest="fused_adam",
@@ -127,10 +166,15 @@ def main() -> None:
         help="Adam's foreach implementation (the official code's) instead of the fused one",
     )
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
-    parser.add_argument("--peak-tflops", type=float, default=989.0, help="bf16 dense peak (H100)")
+    parser.add_argument(
+        "--peak-tflops", type=float, default=0.0, help="bf16 peak for MFU (0 = measure it)"
+    )
     parser.add_argument("--json", help="also write the rows to this JSON file")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    cuda = args.device == "cuda"
+    args.steps = args.steps or (50 if cuda else 10)
+    args.warmup = max(1, args.warmup or (10 if cuda else 3))
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.device == "cuda":
@@ -147,6 +191,9 @@ def main() -> None:
         row["gflop_per_sample"] = flops_per_sample(name, args.device, 4) / 1e9
         print(json.dumps(row))
         return
+    if cuda and not args.peak_tflops:
+        args.peak_tflops = measured_peak_tflops()
+        print(f"# measured bf16 matrix-product peak: {args.peak_tflops:.0f} TFLOP/s", flush=True)
     rows = []
     passthrough = [
         *("--device", args.device, "--batch-size", str(args.batch_size)),
@@ -168,6 +215,11 @@ def main() -> None:
                 row["mfu_percent"] = 100 * row["achieved_tflops"] / args.peak_tflops
             rows.append(row)
             extra = f"  MFU {row['mfu_percent']:.1f}%" if "mfu_percent" in row else ""
+            if "compile_s" in row:
+                extra += (
+                    f"  compile {row['compile_s']:.1f} s, {row['graphs']} graph(s), "
+                    f"{row['graph_breaks']} break(s)"
+                )
             print(
                 f"{name:5s} {variant:14s} {row['samples_per_s']:9.1f} samples/s  "
                 f"{row['step_ms']:8.1f} ms/step  {row['gflop_per_sample']:.2f} GFLOP/sample"
