@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     from lsat.engine.fit import load_dataset_config, predict_run, train_run
     from lsat.engine.layout import RunLayout, link_atomic
     from lsat.engine.prepare import image_sets_for, prepare_inputs
+    from lsat.engine.runlock import run_lock
     from lsat.engine.trainer import TrainingInterrupted
 
     sets = overrides(args)
@@ -136,7 +137,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"--RESUME: no checkpoint {wanted} (version {version!r}, epoch "
                     f"{args.CKPT_E}); versions in {wanted.parent.parent}: {_versions(wanted)}"
                 )
-            link_atomic(wanted, layout.last)
+            # Rank 0 alone, under the run's lock: never swap last.pkl under a training
+            # running there (the other ranks read it after joining rank 0's process group).
+            if distributed.env_ranks()[0] == 0:
+                with run_lock(layout.lock, f"run folder {layout.checkpoint_dir}"):
+                    link_atomic(wanted, layout.last)
             mode = "require"
         try:
             train_run(args.CONFIG, args.DATASET, split, sets, resume=mode, layout=layout)

@@ -15,6 +15,7 @@ import yaml
 from lsat.cli import main
 from lsat.engine.runlock import RunLocked, run_lock
 
+REPO = Path(__file__).resolve().parents[2]
 HOLD = """
 import sys, time
 from lsat.engine.runlock import run_lock
@@ -77,3 +78,25 @@ def test_lock_of_a_dead_process_is_taken_over(tmp_path, holder):
     assert lock.read_text() == f"pid {proc.pid} on {socket.gethostname()}\n"
     with run_lock(lock, "run folder"), run_lock(lock, "run folder"):  # reentrant
         assert lock.read_text() == f"pid {os.getpid()} on {socket.gethostname()}\n"
+
+
+def test_run_py_resume_does_not_touch_a_locked_run(tmp_path, holder, monkeypatch):
+    import importlib.util
+
+    import lsat.engine.prepare
+
+    # Building the demo inputs first (as run.py does on a fresh clone) is beside the point.
+    monkeypatch.setattr(lsat.engine.prepare, "prepare_inputs", lambda *a, **k: None)
+
+    spec = importlib.util.spec_from_file_location("run_py", REPO / "run.py")
+    run_py = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_py)
+    ckpts = tmp_path / "results" / "ckpts" / "ckpt_v1"
+    ckpts.mkdir(parents=True)
+    (ckpts / "epoch1.pkl").write_bytes(b"epoch one")
+    (ckpts / "last.pkl").write_bytes(b"the running training's")
+    pid = holder(ckpts.with_name(".ckpt_v1.lock")).pid
+    argv = ["--RUN=train", "--DATASET=demo", "--CONFIG", str(_config(tmp_path))]
+    with pytest.raises(RunLocked, match=f"pid {pid} on"):
+        run_py.main([*argv, "--RESUME=True", "--CKPT_V=v1", "--CKPT_E=1"])
+    assert (ckpts / "last.pkl").read_bytes() == b"the running training's"
