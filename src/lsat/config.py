@@ -183,6 +183,7 @@ class DatasetConfig:
     raw_dir: Path
     demo: bool
     eval_version: str
+    finetune: dict[str, Any] | None
     features: dict[str, Any]
     vocab: dict[str, Any]
     model: dict[str, Any]
@@ -209,12 +210,14 @@ def dataset_config(cfg: dict[str, Any], name: str) -> DatasetConfig:
         if train.get(key) is None:
             train[key] = copy.deepcopy(value)
     check_train(train, f"datasets.{name}.train")
+    check_finetune(ds.get("finetune"), train, f"datasets.{name}")
     return DatasetConfig(
         name=name,
         format=fmt,
         raw_dir=Path(ds["raw_dir"]),
         demo=ds["demo"],
         eval_version=str(ds.get("eval_version", "2021")),
+        finetune=ds.get("finetune"),
         features=ds["features"],
         vocab=ds["vocab"],
         model=ds["model"],
@@ -222,6 +225,24 @@ def dataset_config(cfg: dict[str, Any], name: str) -> DatasetConfig:
         resources=ds["resources"],
         paths=ResultPaths(cfg["results_dir"], name),
     )
+
+
+def check_finetune(ft: dict[str, Any] | None, train: dict[str, Any], where: str) -> None:
+    """A fine-tune continues a split the dataset trains; result_split finetune needs one."""
+    if ft is None:
+        if train.get("result_split") == "finetune":
+            raise LsatError(f"{where}.train.result_split is finetune but {where}.finetune is null")
+        return
+    if ft["from_split"] not in train["splits"]:
+        raise LsatError(
+            f"{where}.finetune.from_split {ft['from_split']!r} is not one of "
+            f"{where}.train.splits {train['splits']}: the source run must be trained"
+        )
+    if ft["from_epoch"] > train["max_epoch"]:
+        raise LsatError(
+            f"{where}.finetune.from_epoch {ft['from_epoch']} is beyond "
+            f"{where}.train.max_epoch {train['max_epoch']}: that checkpoint is never written"
+        )
 
 
 def check_train(train: dict[str, Any], where: str) -> None:

@@ -72,7 +72,7 @@ def test_dvc_and_snakemake_agree(project):
             any(j.startswith(o + "/") for j in job["outputs"]) for o in stage["outputs"]
         ), f"outputs differ: {where}"
         assert job["inputs"] == stage["inputs"], f"inputs differ: {where}"
-    assert len(sm) == 14 - 1  # all jobs but `all`; summary and demo_data included
+    assert len(sm) == 15 - 1  # all jobs but `all`; summary, demo_data and finetune included
 
 
 def test_dvc_params_exist_in_config():
@@ -97,11 +97,12 @@ def test_default_target_jobs(project):
         "extract": "3",
         "vocab": "1",
         "train": "2",
+        "finetune": "1",
         "predict_val": "2",
         "evaluate_val": "2",
         "predict_test": "1",
         "summary": "1",
-        "total": "14",
+        "total": "15",
     }
 
 

@@ -39,6 +39,9 @@ def test_demo_end_to_end_then_nothing_to_do(project):
         ],
         project,
     )
+    # the fine-tune stage (TINY: train's epoch 1 continued one epoch on train+val)
+    assert (res / "finetune" / "model.pt").is_file()
+    assert "fine-tune from" in (res / "finetune" / "log.txt").read_text()
     page = (res / "val_summary.html").read_text()
     assert page.count("<tr>") == 3 and "result_test.json" in page
 

@@ -57,6 +57,7 @@ TINY_CONFIG: dict[str, Any] = {
         "demo": {
             "format": "vqa",
             "eval_version": "2021",
+            "finetune": {"from_split": "train", "from_epoch": 1, "split": "train+val", "epochs": 1},
             "raw_dir": "data/demo/vqa",
             "demo": True,
             "features": {"backend": "pixels", "grid": 4, "cell_pixels": 2},

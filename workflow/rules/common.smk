@@ -213,6 +213,33 @@ def train_input(wildcards):
     return checked(ds, files)
 
 
+def finetune_of(wildcards):
+    ft = ds_of(wildcards).finetune
+    if not ft:
+        raise WorkflowError(
+            f"dataset {wildcards.dataset!r} has no finetune settings "
+            f"(datasets.{wildcards.dataset}.finetune)"
+        )
+    return ft
+
+
+def finetune_input(wildcards):
+    """The source run's final model (its epoch checkpoints are written along the way) and
+    what training on the fine-tune split reads."""
+    ds = ds_of(wildcards)
+    ft = finetune_of(wildcards)
+    rp = ds.paths
+    qsets = sorted(set(lp.split_parts(ds.format, ft["split"])) | {"val"})
+    files = {
+        "source": str(rp.final_model(ft["from_split"])),
+        "features": [str(rp.features(s)) for s in _fit_image_sets(ds)],
+        "vocab": str(rp.vocab),
+        "answers": str(rp.answers),
+        "raw": raw_json(ds, qsets),
+    }
+    return checked(ds, files)
+
+
 def predict_val_input(wildcards):
     ds = ds_of(wildcards)
     rp = ds.paths
@@ -313,6 +340,8 @@ def dataset_targets(name):
     files = result_files(name)
     for split in ds.train["splits"]:
         files += [str(ds.paths.final_model(split)), str(ds.paths.val_metrics(split))]
+    if ds.finetune:
+        files.append(str(ds.paths.final_model("finetune")))
     files.append(summary_path(name))
     return files
 

@@ -38,3 +38,44 @@ rule train:
     shell:
         "lsat train --config {params.config} --dataset {wildcards.dataset}"
         " --split {wildcards.split}{params.nproc} > {log} 2>&1"
+
+
+# The maintainers' recipe for test-dev (lsat.engine.finetune): continue a trained split's
+# epoch checkpoint on another split. Only for datasets with a `finetune` block.
+rule finetune:
+    input:
+        unpack(finetune_input),
+    output:
+        model=P.final_model("finetune"),
+        metrics=P.train_metrics("finetune"),
+        log=P.train_log("finetune"),
+        curves=report(
+            P.curves("finetune"),
+            caption="../report/curves.rst",
+            category="Training curves",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "split": "finetune"},
+        ),
+    log:
+        "logs/{dataset}/train_finetune.log",
+    retries: 2
+    conda:
+        ENV
+    threads: res("cpus")
+    resources:
+        gpu=gpus,
+        mem_mb=res("mem_mb"),
+        runtime=res("runtime"),
+    params:
+        config=CONFIG_FILE,
+        finetune=lambda wildcards: finetune_of(wildcards),
+        model=lambda wildcards: ds_of(wildcards).model,
+        train=lambda wildcards: {
+            k: v
+            for k, v in ds_of(wildcards).train.items()
+            if k not in ("splits", "result_split")
+        },
+        nproc=nproc_flag,
+    shell:
+        "lsat train --config {params.config} --dataset {wildcards.dataset}"
+        " --split finetune{params.nproc} > {log} 2>&1"

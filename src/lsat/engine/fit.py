@@ -21,6 +21,8 @@ from lsat.engine import distributed
 from lsat.engine.checkpoint import list_digests
 from lsat.engine.cpu import configure_cpu
 from lsat.engine.device import resolve_train
+from lsat.engine.finetune import finetune_config, is_finetune, run_parts
+from lsat.engine.finetune import start_note as finetune_start_note
 from lsat.engine.layout import RunLayout
 from lsat.engine.runlock import run_lock
 from lsat.engine.trainer import TrainSpec, seed_everything, train
@@ -55,6 +57,7 @@ def _settings(ds: DatasetConfig, split: str) -> dict[str, Any]:
         "model": copy.deepcopy(ds.model),
         "train": train,
         "glove": ds.vocab.get("glove"),
+        **({"finetune": ds.finetune} if is_finetune(split) else {}),
     }
 
 
@@ -92,14 +95,19 @@ def train_run(
 ) -> dict[str, Any]:
     """Train ``dataset`` on ``split``; ``resume``: auto (if last exists), require or restart."""
     ds = load_dataset_config(config, dataset, sets or [])
-    qsets = split_parts(ds.format, split)
+    start = None
+    if is_finetune(split):  # the maintainers' recipe (lsat.engine.finetune)
+        ds, data_split, source, epoch = finetune_config(ds)
+        qsets, start = split_parts(ds.format, data_split), (source, epoch)
+    else:
+        qsets = split_parts(ds.format, split)
     layout = layout or RunLayout.for_split(ds.paths, split)
     if resume == "require" and not layout.last.is_file():
         raise LsatError(f"--resume: no checkpoint to resume from at {layout.last}")
     env = distributed.setup()
     try:
         with _writer_lock(layout, env.is_main):
-            return _train_in_env(ds, split, qsets, layout, env, resume)
+            return _train_in_env(ds, split, qsets, layout, env, resume, start)
     finally:
         distributed.teardown(env)
 
@@ -118,6 +126,7 @@ def _train_in_env(
     layout: RunLayout,
     env: distributed.DistEnv,
     resume: str,
+    start: tuple[Path, int] | None = None,
 ) -> dict[str, Any]:
     from lsat.data.glove import check_glove
     from lsat.models import build_model
@@ -161,6 +170,8 @@ def _train_in_env(
             answers_path=ds.paths.answers,
         )
         start_note = f"start: weights of {ds.model['checkpoint']}"
+    if start is not None:
+        start_note = finetune_start_note(*start, ds)
     if env.rank:
         seed_everything(tc["seed"] + env.rank, tc["deterministic"])
 
@@ -190,7 +201,14 @@ def _train_in_env(
             else "none (train.eval_every_epoch is false)"
         ),
     ]
-    spec = TrainSpec(train=tc, layout=layout, settings=settings, model_meta=meta, header=header)
+    spec = TrainSpec(
+        train=tc,
+        layout=layout,
+        settings=settings,
+        model_meta=meta,
+        header=header,
+        start_from=start,
+    )
     trainer = train(
         model,
         train_set,
@@ -251,7 +269,7 @@ def predict_run(
     if on not in ("val", "test"):
         raise LsatError(f"--on {on!r}: expected val or test")
     ds = load_dataset_config(config, dataset, sets or [])
-    split_parts(ds.format, split)
+    run_parts(ds, split)
     path = Path(model_path) if model_path else ds.paths.final_model(split)
     run = RunLayout.for_split(ds.paths, split)
     into_run = on == "val" and (out is None or metrics_out is None)

@@ -31,6 +31,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -83,6 +84,8 @@ class TrainSpec:
     settings: dict[str, Any]
     model_meta: dict[str, Any] = field(default_factory=dict)
     header: list[str] = field(default_factory=list)
+    # (checkpoint, epoch) a fine-tune continues from when it has no checkpoint of its own.
+    start_from: tuple[Path, int] | None = None
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -304,6 +307,21 @@ class Trainer:
         if extended:
             self.log_lines.append(extended)
         return True
+
+    def start_from(self, path: Path, epoch: int) -> None:
+        """Continue another run's epoch-``epoch`` checkpoint as openvqa's resume does: its
+        weights (``module.`` prefix or not) and Adam state, the epoch counter from there (so
+        the schedule gives the source's learning rate and keeps its decay points); the
+        history, step and random states start anew for the new data."""
+        from lsat.models.official import strip_module_prefix
+
+        ck = ckpt_io.load(path)
+        if int(ck.get("epoch", -1)) != epoch:
+            raise LsatError(f"fine-tune source {path} is epoch {ck.get('epoch')}, not {epoch}")
+        self.model.load_state_dict(strip_module_prefix(dict(ck["state_dict"])))
+        self.optimizer.load_state_dict(ck["optimizer"])
+        self.epoch, self.step = epoch, 0
+        self.log_lines.append(f"fine-tune: continued {path} at epoch {epoch}")
 
     def _set_aside(self, path: Any, ck: dict[str, Any], strict: bool) -> bool:
         """A checkpoint of other settings: an error under ``strict``, else its folder is
@@ -547,6 +565,8 @@ def train(
             print(f"lsat train: warning: {note}", file=sys.stderr)
         if trainer.resume(path, strict=strict_resume, ck=ck) and note:
             trainer.log_lines.append(f"warning: {note}")
+    if spec.start_from is not None and trainer.epoch == 0 and trainer.step == 0:
+        trainer.start_from(*spec.start_from)
     trainer.run()
     trainer.finish()
     return trainer
