@@ -6,7 +6,9 @@ CPU) in a child process that receives SIGTERM after ``--kill-after`` steps (the 
 ``LSAT_SIGNAL_AFTER_STEPS`` hook: a real signal, sent by the process to itself at a known
 step). It must exit with 143 and leave an interrupt checkpoint inside an epoch; the second
 ``lsat train`` resumes from it and finishes; ``lsat predict`` writes the val metrics and the
-test result file (validated). One JSON object with every figure goes to stdout and ``--out``.
+test result file, and ``lsat evaluate`` / ``lsat validate-result`` check them from the
+files (the core commands, run where jsonschema may be missing). One JSON object with every
+figure goes to stdout and ``--out``.
 
     python benchmarks/gpu_demo.py --work /tmp/demo --out demo.json
 """
@@ -138,12 +140,27 @@ def main() -> int:
     timed("predict_val", times, ["predict", *c, *TRAIN, "--on", "val"])
     timed("predict_test", times, ["predict", *c, *TRAIN, "--on", "test"])
     report["val"] = json.loads((run / "val_metrics.json").read_text())["overall"]
+    raw = work / "data" / "vqa"
+    evaluated = work / "evaluate.json"
+    timed("evaluate", times, [
+        "evaluate", "--questions", str(raw / "v2_OpenEnded_mscoco_val2014_questions.json"),
+        "--annotations", str(raw / "v2_mscoco_val2014_annotations.json"),
+        "--predictions", str(run / "val_predictions.json"), "--out", str(evaluated),
+    ])  # fmt: skip
+    report["evaluate_matches_predict"] = (
+        json.loads(evaluated.read_text())["overall"] == report["val"]
+    )
+    result = work / "results" / "demo" / "result_test.json"
+    test_questions = raw / "v2_OpenEnded_mscoco_test2015_questions.json"
+    timed("validate_result", times, [
+        "validate-result", "--result", str(result), "--questions", str(test_questions)
+    ])  # fmt: skip
     report["seconds"] = times
     report["ok"] = (
         report["interrupted"]["exit_status"] == 143
         and (report["interrupted"]["checkpoint_step"] or 0) > 0
         and report["resumed"]
-        and (work / "results" / "demo" / "result_test.json").is_file()
+        and report["evaluate_matches_predict"]
     )
     text = json.dumps(report, indent=1)
     print(text, flush=True)

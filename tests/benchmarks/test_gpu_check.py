@@ -49,7 +49,8 @@ def test_gpu_check_dry_run(tmp_path: Path) -> None:
     demo = json.loads((out / "demo.json").read_text())
     assert demo["ok"] and demo["interrupted"]["exit_status"] == 143
     assert demo["interrupted"]["checkpoint_step"] > 0 and demo["resumed"]
-    assert 0 <= demo["val"] <= 100
+    assert 0 <= demo["val"] <= 100 and demo["evaluate_matches_predict"]
+    assert {"evaluate", "validate_result", "predict_test"} <= set(demo["seconds"])
     # jsonschema really was missing: the built-in config checker ran.
     assert "jsonschema is not installed" in (out / "demo.log").read_text()
     assert not list(tmp_path.glob("lsat-gpu-check.*")), "the work folder is removed"
