@@ -71,8 +71,8 @@ note "gpu_check: $([ "$GPU" = 1 ] && echo GPU run || echo CPU dry run), results 
 
 cd "$REPO" || exit 1
 if [ "$GPU" = 1 ]; then
-	step smoke 150 "$PY" benchmarks/gpu_smoke.py --out "$OUT/smoke.jsonl"
-	step demo 100 "$PY" benchmarks/gpu_demo.py --work "$WORK/demo" --out "$OUT/demo.json"
+	step smoke 180 "$PY" benchmarks/gpu_smoke.py --out "$OUT/smoke.jsonl"
+	step demo 90 "$PY" benchmarks/gpu_demo.py --work "$WORK/demo" --out "$OUT/demo.json"
 	for m in trar mcan lsat; do
 		step "bench_$m" 70 "$PY" benchmarks/bench_train.py --device cuda --models "$m" \
 			--variants bf16,bf16+compile,bf16+cudagraphs --steps 50 --warmup 5 \
