@@ -17,7 +17,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from lsat.engine.batches import BatchSource
 from lsat.engine.cpu import configure_cpu
-from lsat.engine.device import autocast_dtype, resolve_train
+from lsat.engine.device import autocast_dtype, configure_device, resolve_train
 from lsat.engine.distributed import DistEnv
 from lsat.engine.predict import predict_indices
 from lsat.engine.trainer import STOP_CHECK_STEPS, Trainer, wrap_model
@@ -50,6 +50,28 @@ def test_defaults_resolve_per_device() -> None:
     assert resolve_train(resolve_train(auto, GPU), GPU) == resolve_train(auto, GPU)
     assert autocast_dtype("bf16", GPU) is torch.bfloat16
     assert autocast_dtype("fp16", CPU) is None and autocast_dtype("none", GPU) is None
+
+
+def test_gpu_switches_follow_the_resolved_settings() -> None:
+    saved = (
+        torch.backends.cuda.matmul.allow_tf32,
+        torch.backends.cudnn.allow_tf32,
+        torch.backends.cudnn.benchmark,
+        torch.get_float32_matmul_precision(),
+    )
+    try:
+        configure_device(resolve_train({"amp": "auto"}, GPU), GPU)
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.benchmark
+        assert torch.get_float32_matmul_precision() == "high"
+        configure_device(resolve_train({"deterministic": True}, GPU), GPU)
+        assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.benchmark
+        torch.backends.cudnn.benchmark = True
+        configure_device(resolve_train({}, CPU), CPU)  # no effect on a CPU run
+        assert torch.backends.cudnn.benchmark
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved[:2]
+        torch.backends.cudnn.benchmark = saved[2]
+        torch.set_float32_matmul_precision(saved[3])
 
 
 def test_cpu_threads_apply_to_cpu_runs_only() -> None:
