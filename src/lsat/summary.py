@@ -3,20 +3,24 @@
 The last thing ``make demo`` prints, and the table of ``snakemake --report``: one row per
 dataset, training split and model, with overall accuracy and the per-answer-type (VQA) or
 per-category (CLEVR) columns of each split's ``val_metrics.json``, followed by where the
-test result file is. It only reads files the pipeline wrote, so it is instant.
+test result file is. The ``val`` column says "seen in training" for splits that trained on
+val, and each dataset lists how its settings differ from the paper recipe
+(:mod:`lsat.recipe`), so no table passes for a reproduction it is not. It only reads files
+the pipeline wrote, so it is instant.
 """
 
 from __future__ import annotations
 
 import argparse
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lsat.config import dataset_config, load_config
 from lsat.errors import LsatError
 from lsat.io import read_json, write_text_atomic
+from lsat.recipe import SEEN, differences, val_label
 
 
 @dataclass
@@ -30,6 +34,7 @@ class Row:
     overall: float
     detail: dict[str, float]
     eval_version: str = "-"
+    val: str = "-"  # "seen in training" when the split trained on val (lsat.recipe)
 
 
 @dataclass
@@ -37,6 +42,7 @@ class DatasetSummary:
     name: str
     rows: list[Row]
     result_files: list[Path]
+    differences: list[str] = field(default_factory=list)  # from the paper recipe
 
 
 def read_metrics(path: Path) -> tuple[float, dict[str, float], str]:
@@ -70,12 +76,13 @@ def collect(cfg: dict[str, Any], names: list[str] | None) -> list[DatasetSummary
                     )
                 continue
             overall, detail, version = read_metrics(path)
-            rows.append(Row(name, split, ds.model["name"], path, overall, detail, version))
+            label = val_label(ds.format, split)
+            rows.append(Row(name, split, ds.model["name"], path, overall, detail, version, label))
         results = [ds.paths.result_test]
         if ds.format == "clevr":
             results.append(ds.paths.result_test_clevr_txt)
         if rows or explicit:
-            summaries.append(DatasetSummary(name, rows, results))
+            summaries.append(DatasetSummary(name, rows, results, differences(ds)))
     if not summaries:
         raise LsatError(
             f"no val_metrics.json under {cfg['results_dir']}/ for any configured dataset "
@@ -93,9 +100,9 @@ def _columns(summary: DatasetSummary) -> list[str]:
 
 def _table(summary: DatasetSummary) -> tuple[list[str], list[list[str]]]:
     cols = _columns(summary)
-    header = ["dataset", "split", "model", "eval", "overall", *cols]
+    header = ["dataset", "split", "model", "eval", "val", "overall", *cols]
     body = [
-        [r.dataset, r.split, r.model, r.eval_version, f"{r.overall:.2f}"]
+        [r.dataset, r.split, r.model, r.eval_version, r.val, f"{r.overall:.2f}"]
         + [f"{r.detail[c]:.2f}" if c in r.detail else "-" for c in cols]
         for r in summary.rows
     ]
@@ -103,7 +110,15 @@ def _table(summary: DatasetSummary) -> tuple[list[str], list[list[str]]]:
 
 
 def _result_lines(summary: DatasetSummary) -> list[str]:
-    return [
+    lines = []
+    if any(r.val == SEEN for r in summary.rows):
+        lines.append(
+            f"val {SEEN}: those splits trained on the val questions they are scored on "
+            "(not comparable with published val numbers)"
+        )
+    if summary.differences:
+        lines.append("differs from the paper recipe: " + "; ".join(summary.differences))
+    return lines + [
         f"test result file: {p}" + ("" if p.is_file() else " (not built yet)")
         for p in summary.result_files
     ]

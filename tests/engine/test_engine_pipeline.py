@@ -153,14 +153,29 @@ def test_official_format_checkpoint_scores_what_the_run_scored(world, capsys):
     scored = root / "results" / "result_val" / "result_run_epoch13.json"
     assert json.loads(scored.read_text()) == predictions
     metrics = json.loads((root / "results/result_val/metrics_run_epoch13.json").read_text())
-    assert metrics == expected
+    labels = ("trained_on", "val_seen_in_training", "val")
+    assert (expected["trained_on"], expected["val"]) == ("train", "held out")
+    assert metrics["trained_on"] is None and metrics["val"].startswith("unknown")
+    assert {k: v for k, v in metrics.items() if k not in labels} == {
+        k: v for k, v in expected.items() if k not in labels
+    }
 
     assert main(["predict", *c, "--on", "val", "--checkpoint", str(official)]) == 0
     assert f"Overall Accuracy is: {expected['overall']:.2f}" in capsys.readouterr().out
     folder = root / "results" / "demo" / "scored" / "epoch13"
-    assert json.loads((folder / "val_metrics.json").read_text()) == expected
+    scored = json.loads((folder / "val_metrics.json").read_text())
+    assert scored["overall"] == expected["overall"] and scored["trained_on"] is None
     assert main(["predict", *c, "--on", "test", "--checkpoint", str(official)]) == 0
     assert json.loads((folder / "result_test.json").read_text())
+    # a test-dev-only question file is no test set for the (full-submission) result file
+    qfile = root / "data" / "vqa" / "v2_OpenEnded_mscoco_test2015_questions.json"
+    saved = qfile.read_text()
+    qfile.write_text(json.dumps({**json.loads(saved), "data_subtype": "test-dev2015"}))
+    try:
+        assert main(["predict", *c, "--on", "test", "--checkpoint", str(official)]) == 2
+        assert "holds only the test-dev2015 questions" in capsys.readouterr().err
+    finally:
+        qfile.write_text(saved)
     proc = subprocess.run([*args, "--RUN=test", f"--CKPT_PATH={root / 'none.pkl'}"],
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert proc.returncode == 2 and "none.pkl" in proc.stderr

@@ -113,6 +113,21 @@ def test_result_file_validation(tmp_path, capsys):
     qf.write_text(json.dumps({"questions": items}))
     assert main(["validate-result", "--result", str(path), "--questions", str(qf)]) == 0
 
+    assert "covers test2015" not in capsys.readouterr().out  # no data_subtype, plain name
+
+    # which phases a VQA file covers, from the official data_subtype
+    full = tmp_path / "v2_OpenEnded_mscoco_test2015_questions.json"
+    full.write_text(json.dumps({"data_subtype": "test2015", "questions": items}))
+    assert main(["validate-result", "--result", str(path), "--questions", str(full)]) == 0
+    assert "covers test2015: a full submission" in capsys.readouterr().out
+    dev = tmp_path / "dev.json"
+    dev.write_text(json.dumps({"data_subtype": "test-dev2015", "questions": items}))
+    assert main(["validate-result", "--result", str(path), "--questions", str(dev)]) == 2
+    assert "holds only the test-dev2015 questions" in capsys.readouterr().err
+    args = ["validate-result", "--result", str(path), "--questions", str(dev)]
+    assert main([*args, "--submission", "test-dev"]) == 0
+    assert "covers only test-dev2015" in capsys.readouterr().out
+
     bad = tmp_path / "bad.json"
     with pytest.raises(LsatError, match=r"1 missing id\(s\) \[12\], 0 duplicate"):
         write_result(bad, good[:2], ids)

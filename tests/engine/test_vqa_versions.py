@@ -111,6 +111,14 @@ def test_evaluate_command_records_version(tmp_path, capsys):
     assert "legacy" in m["evaluation"]
     assert main(args) == 0
     assert json.loads(out.read_text())["eval_version"] == "2021"
+    assert "val_seen_in_training" not in json.loads(out.read_text())  # split not given
+    assert main([*args, "--split", "train+val"]) == 0
+    m = json.loads(out.read_text())
+    assert (m["trained_on"], m["val_seen_in_training"], m["val"]) == (
+        "train+val", True, "seen in training"
+    )  # fmt: skip
+    assert main([*args, "--split", "train"]) == 0
+    assert json.loads(out.read_text())["val"] == "held out"
     with pytest.raises(SystemExit) as stop:
         main([*args, "--eval-version", "2014"])
     assert stop.value.code == 2

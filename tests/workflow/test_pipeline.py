@@ -23,6 +23,7 @@ def test_demo_end_to_end_then_nothing_to_do(project):
         for name in ("model.pt", "metrics.json", "log.txt", "curves.png", "val_metrics.json"):
             assert (res / split / name).is_file(), f"{split}/{name}"
         metrics = json.loads((res / split / "val_metrics.json").read_text())
+        assert metrics["val"] == ("held out" if split == "train" else "seen in training")
         assert 0 <= metrics["overall"] <= 100 and set(metrics["perAnswerType"]) == {
             "yes/no",
             "number",

@@ -48,14 +48,22 @@ def test_prints_table_and_result_path(tmp_path, capsys):
     assert main(["summary", "--config", str(cfg), "--out", str(out_html)]) == 0
     text = capsys.readouterr().out
     lines = text.splitlines()
-    header = ["dataset", "split", "model", "eval", "overall", "yes/no", "number", "other"]
-    assert lines[1].split() == header
-    assert lines[3].split() == ["demo", "train", "trar", "legacy", "61.23", "80.00", "40.50", "-"]
-    assert lines[4].split()[:5] == ["demo", "train+val", "trar", "2021", "70.00"]
+    header = ["dataset", "split", "model", "eval", "val", "overall", "yes/no", "number"]
+    assert lines[1].split() == [*header, "other"]
+    row = ["demo", "train", "trar", "legacy", "held", "out", "61.23", "80.00", "40.50", "-"]
+    assert lines[3].split() == row
+    assert lines[4].split()[:7] == ["demo", "train+val", "trar", "2021", "seen", "in", "training"]
+    assert "val seen in training: those splits trained on the val questions" in text
+    recipe = next(line for line in lines if line.startswith("differs from the paper recipe"))
+    assert (
+        "GloVe off" in recipe and "evaluation 2021 (the papers' val numbers used legacy)" in recipe
+    )
+    assert "features: pixels backend" in recipe
     assert f"test result file: {tmp_path}/results/demo/result_test.json\n" in text
     assert "cl" not in [line.split()[0] for line in lines[3:] if line.strip()]  # no results
     page = out_html.read_text()
     assert "<td>61.23</td>" in page and "result_test.json" in page
+    assert "<td>seen in training</td>" in page and "differs from the paper recipe" in page
 
 
 def test_explicit_dataset_needs_every_split(tmp_path):
@@ -72,7 +80,8 @@ def test_clevr_and_missing_results(tmp_path, capsys):
     _metrics(tmp_path, "cl", "train", 97.5, Count=90.0)
     assert main(["summary", "--config", str(cfg), "--dataset", "cl"]) == 0
     out = capsys.readouterr().out
-    assert "cl       train  mcan   exact  97.50    90.00" in out
+    assert "cl       train  mcan   exact  held out  97.50    90.00" in out
+    assert "seen in training" not in out
     assert "result_test.txt (not built yet)" in out
 
 

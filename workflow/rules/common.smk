@@ -268,9 +268,14 @@ def evaluate_input(wildcards):
 
 
 def evaluate_args(wildcards, input):
-    if ds_of(wildcards).format == "clevr":
-        return "--format clevr"
-    return f"--annotations {input.annotations} --eval-version {ds_of(wildcards).eval_version}"
+    """Format flags, and the split so that a split trained on val is labelled as such."""
+    ds = ds_of(wildcards)
+    if ds.format == "clevr":
+        return f"--format clevr --split {wildcards.split}"
+    return (
+        f"--annotations {input.annotations} --eval-version {ds.eval_version}"
+        f" --split {wildcards.split}"
+    )
 
 
 def predict_test_input(wildcards):

@@ -51,6 +51,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="official VQA evaluation: 2021 (default, today's vqaEval.py) or legacy (the "
         "openvqa/TRAR-VQA copy behind the papers' val numbers); DATA.md §5",
     )
+    p.add_argument(
+        "--split",
+        default=None,
+        help="training split of the model that made the predictions: recorded, and a split "
+        "that trained on val is labelled 'seen in training'",
+    )
     p.add_argument("--out", type=Path, default=None, help="metrics JSON (default: print only)")
     p.set_defaults(func=_evaluate)
 
@@ -58,6 +64,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--result", required=True, type=Path)
     p.add_argument("--questions", required=True, type=Path, help="the test question file")
     p.add_argument("--format", choices=("vqa", "clevr"), default="vqa")
+    p.add_argument(
+        "--submission",
+        choices=("full", "test-dev"),
+        default="full",
+        help="VQA: full (default) refuses a test-dev-only question file; test-dev accepts it",
+    )
     p.set_defaults(func=_validate_result)
 
 
@@ -147,6 +159,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     metrics = evaluate_files(
         args.questions, args.predictions, args.annotations, args.format, args.eval_version
     )
+    if args.split is not None:
+        from lsat.paths import split_parts
+        from lsat.recipe import label_metrics
+
+        metrics = label_metrics(metrics, args.split, split_parts(args.format, args.split))
     if args.out:
         write_json_atomic(args.out, metrics)
     print(json.dumps(metrics, indent=2))
@@ -156,6 +173,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _validate_result(args: argparse.Namespace) -> int:
     from lsat.engine.results import validate_result_file
 
-    n = validate_result_file(args.result, args.questions, args.format)
-    print(f"lsat validate-result: {args.result} is valid ({n} questions)")
+    n, coverage = validate_result_file(args.result, args.questions, args.format, args.submission)
+    note = f"; {coverage}" if coverage else ""
+    print(f"lsat validate-result: {args.result} is valid ({n} questions{note})")
     return 0

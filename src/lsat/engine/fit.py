@@ -28,7 +28,7 @@ from lsat.engine.runlock import run_lock
 from lsat.engine.trainer import TrainSpec, seed_everything, train
 from lsat.errors import LsatError
 from lsat.io import parsed_once
-from lsat.paths import split_parts
+from lsat.paths import question_file, split_parts
 
 # Train keys that change speed or bookkeeping but not the trained weights.
 _NEUTRAL_TRAIN_KEYS = (
@@ -293,8 +293,13 @@ def _predict(
     residency = ds.train["feature_residency"]
     if residency == "gpu" and device.type != "cuda":
         residency = "ram"
+    if on == "test" and ds.format == "vqa":  # the result file is a full submission
+        from lsat.engine.results import refuse_test_dev, test_coverage
+
+        qfile = question_file(ds.raw_dir, "vqa", "test")
+        refuse_test_dev(qfile, test_coverage(qfile))
     data = _build_data(ds, [on], residency)
-    model, _ = load_checkpoint_model(path, ds, data, device)
+    model, meta = load_checkpoint_model(path, ds, data, device)
     answers = predict_answers(
         model,
         data,
@@ -306,7 +311,8 @@ def _predict(
     )
     out_path = Path(out) if out else None
     metrics_path = Path(metrics_out) if metrics_out else None
-    return write_predictions(ds, split, on, answers, out_path, metrics_path)
+    trained_on = meta.get("trained_on")
+    return write_predictions(ds, split, on, answers, out_path, metrics_path, trained_on)
 
 
 def scored_paths(args: Any, checkpoint: Path) -> tuple[Path, Path | None, str]:

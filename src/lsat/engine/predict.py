@@ -120,7 +120,8 @@ def load_checkpoint_model(
     meta = ck.get("model_meta")
     if meta:
         check_sizes(meta, data, path, ds)
-        return _from_meta(ck, meta).to(device), meta
+        settings = ck.get("settings") if isinstance(ck.get("settings"), dict) else {}
+        return _from_meta(ck, meta).to(device), {**meta, "trained_on": settings.get("split")}
     options = dict(ds.model.get("options") or {})
     options.setdefault("img_feat_size", int(data.channels))
     options.setdefault("img_scale", int(data.grid))
@@ -158,13 +159,25 @@ def write_predictions(
     answers: dict[int, str],
     out: Path | None,
     metrics_out: Path | None = None,
+    trained_on: str | None = None,
 ) -> dict[str, Any]:
-    """Write the files of ``lsat predict``; return what was written (paths, metrics)."""
+    """Write the files of ``lsat predict``; return what was written (paths, metrics).
+
+    Val metrics name the split the model trained on (``trained_on``, from our checkpoint's
+    settings; None for an official one, whose training split the file does not say)."""
     entries = [{"question_id": q, "answer": a} for q, a in sorted(answers.items())]
     if on == "val":
         path = out or ds.paths.val_predictions(split)
         write_result(path, entries, list(answers))
+        from lsat.engine.finetune import run_parts
+        from lsat.recipe import label_metrics
+
         metrics = val_evaluator(ds)(answers)
+        if trained_on is None:
+            metrics = {**metrics, "trained_on": None, "val_seen_in_training": None}
+            metrics["val"] = "unknown (the checkpoint does not record its training split)"
+        else:
+            metrics = label_metrics(metrics, trained_on, run_parts(ds, trained_on))
         write_json_atomic(metrics_out or ds.paths.val_metrics(split), metrics)
         return {"predictions": str(path), "metrics": metrics}
     qfile = question_file(ds.raw_dir, ds.format, "test")

@@ -101,16 +101,60 @@ def write_clevr_text(path: Path, answers_in_order: list[str]) -> None:
     write_text_atomic(path, "\n".join(answers_in_order) + "\n")
 
 
-def validate_result_file(result: Path, questions: Path, fmt: str = "vqa") -> int:
-    """``lsat validate-result``: check a result file against a question file; return count."""
+TEST_STANDARD, TEST_DEV = "test2015", "test-dev2015"
+
+
+def test_coverage(questions: Path) -> str:
+    """Which VQA-v2 test questions a question file holds: ``test2015`` (every question, so
+    both EvalAI phases: test-dev and test-standard) or ``test-dev2015`` (the test-dev
+    subset only), from the official ``data_subtype`` (else the file name); "" if unknown."""
+    data = read_json(questions, "VQA question file")
+    subtype = data.get("data_subtype") if isinstance(data, dict) else None
+    if subtype in (TEST_STANDARD, TEST_DEV):
+        return subtype
+    name = questions.name
+    return TEST_DEV if "test-dev" in name else TEST_STANDARD if "test2015" in name else ""
+
+
+def coverage_note(coverage: str) -> str:
+    if coverage == TEST_STANDARD:
+        return "covers test2015: a full submission (test-dev and test-standard phases)"
+    if coverage == TEST_DEV:
+        return "covers only test-dev2015: for the test-dev phase only, not a full submission"
+    return "test coverage unknown (no official data_subtype)"
+
+
+def refuse_test_dev(questions: Path, coverage: str) -> None:
+    """A full submission needs every test2015 question; a test-dev file is refused."""
+    if coverage == TEST_DEV:
+        raise LsatError(
+            f"{questions} holds only the test-dev2015 questions (data_subtype "
+            f"{TEST_DEV!r}): a full submission needs v2_OpenEnded_mscoco_test2015_questions"
+            ".json (447,793 questions, both phases); to check a test-dev-only upload, "
+            "run lsat validate-result --submission test-dev"
+        )
+
+
+def validate_result_file(
+    result: Path, questions: Path, fmt: str = "vqa", submission: str = "full"
+) -> tuple[int, str]:
+    """``lsat validate-result``: check a result file against a question file; return the
+    count and (VQA) which test phases the file covers."""
+    from lsat.io import parsed_once
+
     entries = read_json(result, "result file")
     if fmt == "clevr":
         from lsat.data.clevr import read_questions as read_clevr
 
         ids = [q.qid for q in read_clevr(questions, require_answers=False)]
-    else:
-        from lsat.data.vqa import read_questions
+        check_result(entries, ids, str(result))
+        return len(ids), ""
+    from lsat.data.vqa import read_questions
 
+    with parsed_once():
+        coverage = test_coverage(questions)
+        if submission == "full":
+            refuse_test_dev(questions, coverage)
         ids = [q.qid for q in read_questions(questions)]
     check_result(entries, ids, str(result))
-    return len(ids)
+    return len(ids), coverage_note(coverage)
