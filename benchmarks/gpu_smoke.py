@@ -80,14 +80,14 @@ def make_batch(model: torch.nn.Module, batch: int, device: torch.device) -> tupl
 def check_sdpa_vs_explicit(model: torch.nn.Module, data: tuple[Any, ...]) -> dict[str, Any]:
     img, ques, _ = data
     model.eval()
-    tf32 = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
+    tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     try:
         with torch.inference_mode():
             fast = set_attention_backend(model, "sdpa")(img, ques).double()
             slow = set_attention_backend(model, "explicit")(img, ques).double()
     finally:
-        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
         set_attention_backend(model, "auto")
     rel = float((fast - slow).norm() / slow.norm())
     return {"rel_error": rel, "ok": bool(torch.isfinite(fast).all()) and rel < 1e-3}
