@@ -19,6 +19,7 @@ from tqdm import tqdm
 from lsat.config import DatasetConfig
 from lsat.data.answers import read_answers, soft_targets
 from lsat.data.features import FeatureStore
+from lsat.data.memory import bank_residency
 from lsat.data.records import Question
 from lsat.data.tokens import encode, read_vocab
 from lsat.data.vocab import load_questions
@@ -53,6 +54,7 @@ class QADataset(Dataset):
         answers: list[str],
         token_size: int,
         residency: str,
+        fallback: str = "disk",
     ):
         self.questions = questions
         self.ques_ix = ques_ix
@@ -70,7 +72,12 @@ class QADataset(Dataset):
         self.num_cells = store.num_cells if store else 0
         self.channels = store.channels if store else 0
         self._bank: np.ndarray | None = None
-        if residency != "disk":
+        self.bank_bytes = len(bank) * self.num_cells * self.channels * 2
+        # Checked before allocating: a bank that does not fit falls back to disk or stops.
+        what = f"{len(questions)} questions ({len(bank)} images)"
+        self.fallback = fallback
+        self.residency = bank_residency(self.bank_bytes, residency, fallback, what)
+        if self.residency != "disk":
             self.feature_bank()
 
     def __len__(self) -> int:
@@ -120,21 +127,27 @@ class QADataset(Dataset):
         }
 
     def feature_bank(self) -> np.ndarray:
-        """All features (M, N, C) float16 the dataset uses, indexed by ``image_row``."""
+        """All features (M, N, C) float16 the dataset uses, indexed by ``image_row``.
+
+        Each image's chunk is read straight into its row of one preallocated array, in file
+        order per feature file: the peak is the bank itself, not the bank plus the file.
+        """
         if self._bank is None:
             bank = np.empty((len(self._bank_index), self.num_cells, self.channels), np.float16)
             groups = self._by_store(range(len(self._bank_index)))
-            for store, rows, ids in tqdm(groups, desc="loading features", leave=False):
-                if len(ids) > len(store) // 2:
-                    bank[rows] = store.load_all()[[store.row(i) for i in ids]]
-                else:
-                    bank[rows] = store.get_many(ids)
+            for store, positions, ids in tqdm(groups, desc="loading features", leave=False):
+                rows = np.array([store.row(i) for i in ids], dtype=np.int64)
+                order = np.argsort(rows, kind="stable")  # sequential reads of the file
+                store.read_into(rows[order].tolist(), bank, np.asarray(positions)[order].tolist())
             self._bank = bank
         return self._bank
 
-    def _by_store(
-        self, rows: Iterable[int]
-    ) -> list[tuple[FeatureStore, list[int], list[int]]]:
+    def release_bank(self) -> None:
+        """Drop the host copy of the bank (after it was uploaded to a GPU); items and
+        ``read_batch`` then read from the files again."""
+        self._bank = None
+
+    def _by_store(self, rows: Iterable[int]) -> list[tuple[FeatureStore, list[int], list[int]]]:
         """Bank ``rows`` grouped per feature file: (store, positions in ``rows``, image ids)."""
         groups: dict[int, tuple[FeatureStore, list[int], list[int]]] = {}
         for pos, row in enumerate(rows):
@@ -198,6 +211,7 @@ def build_dataset(
         answers,
         len(token_to_ix),
         residency,
+        fallback=ds.train.get("residency_fallback", "disk"),
     )
 
 

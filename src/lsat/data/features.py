@@ -163,18 +163,26 @@ class FeatureStore:
         """Features (B, N, C) float16 of several images, in the order given."""
         rows = [self.row(i) for i in image_ids]
         out = np.empty((len(rows), self.num_cells, self.channels), dtype=np.float16)
+        self.read_into(rows, out, range(len(rows)))
+        return out
+
+    def read_into(self, rows: Sequence[int], out: np.ndarray, positions: Iterable[int]) -> None:
+        """Copy file rows ``rows`` into ``out[positions]`` (``out``: (M, N, C) float16, C-order).
+
+        No temporary array per row or per call, so a preallocated bank is filled at its own
+        size (``load_all()[rows]`` held the file and the copy: twice the bank).
+        """
         ds = self._dataset()
-        if self._raw_rows(ds):
+        if self._raw_rows(ds) and out.flags.c_contiguous and out.dtype == np.dtype("<f2"):
             # Each row is one unfiltered chunk holding exactly its little-endian float16
-            # values: copy the chunk's bytes straight into the batch (4× faster than
-            # read_direct, whose two selections dominate; no temporary array per row).
-            raw = out.reshape(len(rows), -1).view(np.uint8)
-            for k, r in enumerate(rows):
+            # values: copy the chunk's bytes straight into place (4× faster than
+            # read_direct, whose two selections dominate).
+            raw = out.reshape(len(out), -1).view(np.uint8)
+            for r, k in zip(rows, positions, strict=True):
                 ds.id.read_direct_chunk((r, 0, 0), out=raw[k])
         else:
-            for k, r in enumerate(rows):
-                out[k] = ds[r]
-        return out
+            for r, k in zip(rows, positions, strict=True):
+                ds.read_direct(out, source_sel=np.s_[r], dest_sel=np.s_[k])
 
     def _raw_rows(self, ds: h5py.Dataset) -> bool:
         """Whether rows can be read as raw chunks (the layout FeatureWriter writes)."""

@@ -23,16 +23,20 @@ float32 the same way).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from lsat.data.memory import fits_on_device
+from lsat.engine.prefetch import prefetched
 from lsat.errors import LsatError
 
 RESIDENCIES = ("disk", "ram", "gpu")
+# Batches the disk residency reads ahead of the step (in one background thread).
+PREFETCH_BATCHES = 4
 
 
 class BatchReads(Dataset):
@@ -89,6 +93,20 @@ def _gather(src: torch.Tensor, index: torch.Tensor, pin: bool) -> torch.Tensor:
     return torch.index_select(src, 0, index, out=out)
 
 
+def _bank_tensor(dataset: Any, residency: str, device: torch.device) -> torch.Tensor:
+    """The dataset's float16 bank as a tensor: shared with the host array for ``ram``; for
+    ``gpu`` uploaded, then the host copy is dropped (it would double the footprint)."""
+    host = torch.from_numpy(np.ascontiguousarray(dataset.feature_bank()))
+    if residency != "gpu" or not fits_on_device(
+        host.numel() * host.element_size(), device, getattr(dataset, "fallback", "disk")
+    ):
+        return host
+    bank = host.to(device)
+    if hasattr(dataset, "release_bank"):
+        dataset.release_bank()
+    return bank
+
+
 class BatchSource:
     """Turns arrays of dataset indices into batches on ``device``."""
 
@@ -107,13 +125,15 @@ class BatchSource:
             raise LsatError(
                 "train.feature_residency 'gpu' needs a CUDA device; use 'ram' or 'disk' on CPU"
             )
+        if getattr(dataset, "residency", residency) == "disk":
+            residency = "disk"  # the dataset fell back: its bank did not fit in memory
         self.dataset = dataset
         self.residency = residency
         self.device = device
         self.num_workers = num_workers
         if residency != "disk":
-            where = device if residency == "gpu" else torch.device("cpu")
-            self._bank = torch.from_numpy(np.ascontiguousarray(dataset.feature_bank())).to(where)
+            self._bank = _bank_tensor(dataset, residency, device)
+            where = self._bank.device
             self._arrays = {
                 "image_row": torch.as_tensor(dataset.image_row, dtype=torch.int64),
                 "ques_ix": torch.as_tensor(dataset.ques_ix, dtype=torch.int64),
@@ -161,21 +181,34 @@ class BatchSource:
     def _disk(self, index_batches: Sequence[np.ndarray]) -> Iterator[dict[str, torch.Tensor]]:
         if not len(index_batches):
             return
-        loader = DataLoader(
-            BatchReads(self.dataset),
-            sampler=[np.asarray(b, dtype=np.int64) for b in index_batches],
-            batch_size=None,  # items are batches already: no per-example collation
-            num_workers=self.num_workers,
-            pin_memory=self.device.type == "cuda",
-            # Its own generator: creating the iterator must not consume the global RNG,
-            # or dropout masks would differ from the ram/gpu residencies.
-            generator=torch.Generator(),
-            persistent_workers=False,
-        )
-        for item in loader:
+        for item in self._disk_reads(index_batches):
             yield {
                 "img_feat": item["img_feat"].to(self.device, non_blocking=True).float(),
                 "ques_ix": item["ques_ix"].to(self.device, non_blocking=True),
                 "target_ix": item["target_ix"].to(self.device, non_blocking=True),
                 "target_score": item["target_score"].to(self.device, non_blocking=True).float(),
             }
+
+    def _disk_reads(self, index_batches: Sequence[np.ndarray]) -> Iterable[dict[str, Any]]:
+        """Whole batches read from the files, still float16: read ahead by a thread in this
+        process (``num_workers: 0``, no copies between processes) or by DataLoader workers."""
+        pin = self.device.type == "cuda"
+        if not self.num_workers:
+
+            def read(idx: np.ndarray) -> dict[str, torch.Tensor]:
+                batch = self.dataset.read_batch(np.asarray(idx, dtype=np.int64))
+                tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in batch.items()}
+                return {k: v.pin_memory() for k, v in tensors.items()} if pin else tensors
+
+            return prefetched(read, index_batches, depth=PREFETCH_BATCHES)
+        return DataLoader(
+            BatchReads(self.dataset),
+            sampler=[np.asarray(b, dtype=np.int64) for b in index_batches],
+            batch_size=None,  # items are batches already: no per-example collation
+            num_workers=self.num_workers,
+            pin_memory=pin,
+            # Its own generator: creating the iterator must not consume the global RNG,
+            # or dropout masks would differ from the ram/gpu residencies.
+            generator=torch.Generator(),
+            persistent_workers=False,
+        )

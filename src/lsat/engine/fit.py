@@ -36,6 +36,7 @@ _NEUTRAL_TRAIN_KEYS = (
     "result_split",
     "num_workers",
     "feature_residency",
+    "residency_fallback",
     "compile",
     "cpu_threads",
 )
