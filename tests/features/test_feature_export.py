@@ -9,7 +9,7 @@ from torch.export import Dim
 
 from lsat.cli import main
 from lsat.data.features import FeatureStore
-from lsat.features.grid import imagenet_normalize
+from lsat.features.grid import imagenet_normalize, trar_normalize
 
 
 class PatchNet(torch.nn.Module):
@@ -31,10 +31,10 @@ def _export(net, example, dynamic, path):
     return net
 
 
-def _input(path, size, resample):
+def _input(path, size, resample, trar=False):
     img = Image.open(path).convert("RGB").resize(size, resample)
-    x = torch.from_numpy(np.asarray(img).transpose(2, 0, 1).copy()).float() / 255.0
-    return imagenet_normalize(x[None])
+    x = torch.from_numpy(np.asarray(img).transpose(2, 0, 1).copy()).float()
+    return trar_normalize(x[None]) if trar else imagenet_normalize(x[None] / 255.0)
 
 
 def test_export_trar_pads_and_pools(coco_images, tmp_path):
@@ -53,7 +53,8 @@ def test_export_trar_pads_and_pools(coco_images, tmp_path):
         feat = store.get(3).reshape(8, 8, 4)
         assert np.all(feat[0] == 0) and np.all(feat[7] == 0)
         assert np.all(feat[1:7] > 0)
-        x = _input(coco_images / "COCO_train2014_000000000003.png", (900, 600), Image.BILINEAR)
+        image = coco_images / "COCO_train2014_000000000003.png"
+        x = _input(image, (900, 600), Image.BILINEAR, trar=True)
         y = net(x)
         assert y.shape == (1, 4, 18, 28)
         expected = F.max_pool2d(F.pad(y, (2, 2, 7, 7)), 4)[0].permute(1, 2, 0).numpy()
@@ -107,11 +108,12 @@ def test_export_trar_batches_images_of_different_sizes(tmp_path, make_images):
     argv = ["extract", "--backend", "export", "--export-model", str(model), "--grid", "16"]
     assert main([*argv, "--input", str(folder), "--out", str(out), "--batch-size", "3"]) == 0
     with FeatureStore(out) as store, torch.no_grad():
-        # 16×32 (w×h) → 500×1000 input (longer side capped) → 31×15 map (h×w)
-        x = _input(folder / "2.png", (500, 1000), Image.BILINEAR)
+        # 16×32 (w×h) → 500×1000 input (longer side capped) → 31×15 map (h×w), portrait:
+        # transposed to 15×31 (TRAR's Transpose_tensor), then rows 8..22 and columns 0..30
+        x = _input(folder / "2.png", (500, 1000), Image.BILINEAR, trar=True)
         y = net(x)
         assert y.shape == (1, 3, 31, 15)
-        canvas = F.pad(y, (8, 9, 0, 1))
+        canvas = F.pad(y.transpose(2, 3), (0, 1, 8, 9))
         expected = F.max_pool2d(canvas, 2)[0].permute(1, 2, 0).reshape(256, 3).numpy()
         np.testing.assert_allclose(store.get(2).astype(np.float32), expected, rtol=2e-3, atol=2e-3)
         assert store.get(1).reshape(16, 16, 3)[0].max() == 0  # wide images: top rows padded
@@ -124,6 +126,9 @@ def test_trar_input_size_keeps_aspect_within_600_1000():
     assert trar_input_size(480, 640) == (600, 800)
     assert trar_input_size(2000, 500) == (1000, 250)
     assert trar_input_size(600, 600) == (600, 600)
+    # detectron2 arithmetic: 601×401 → 899.25 wide → 899; a 1001×2 strip capped at 1000
+    assert trar_input_size(601, 401) == (899, 600)
+    assert trar_input_size(1001, 2) == (1000, 2)
 
 
 class _Evil:

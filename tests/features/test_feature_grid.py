@@ -4,10 +4,19 @@ import pytest
 import torch
 
 from lsat.errors import LsatError
-from lsat.features.grid import clevr_grid, imagenet_normalize, pad_or_crop, to_cells, trar_grid
+from lsat.features.grid import (
+    clevr_grid,
+    imagenet_normalize,
+    landscape,
+    pad_or_crop,
+    to_cells,
+    trar_grid,
+    trar_normalize,
+)
 
 
-def test_pad_is_centred_zero_and_crop_is_centred():
+def test_pad_is_centred_zero_and_crop_keeps_the_first_32():
+    """TRAR's Padding2D (utils.py): centred padding, but a longer side keeps [:32]."""
     x = torch.ones(1, 2, 10, 20)
     y = pad_or_crop(x, 32)
     assert y.shape == (1, 2, 32, 32)
@@ -16,7 +25,29 @@ def test_pad_is_centred_zero_and_crop_is_centred():
     big = torch.arange(40.0).view(1, 1, 1, 40).expand(1, 1, 40, 40)
     cropped = pad_or_crop(big, 32)
     assert cropped.shape == (1, 1, 32, 32)
-    assert cropped[0, 0, 0, 0] == 4 and cropped[0, 0, 0, -1] == 35
+    assert cropped[0, 0, 0, 0] == 0 and cropped[0, 0, 0, -1] == 31
+
+
+def test_portrait_map_is_transposed_first():
+    """TRAR's Transpose_tensor: a (25, 19) map gives the cells of its (19, 25) transpose.
+    (Checked against the official TRAR_Preprocess on 11 shapes, grids 8 and 16, while
+    writing this: identical to the last bit.)"""
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 25, 19) + 0.5
+    assert torch.equal(trar_grid(x, 8), trar_grid(x.transpose(2, 3), 8))
+    assert torch.equal(landscape(x), x.transpose(2, 3))
+    wide = torch.rand(1, 3, 19, 25)
+    assert landscape(wide) is wide
+    # a tall map longer than 32: transposed, then its first 32 columns kept
+    tall = torch.arange(40.0).view(1, 1, 40, 1).expand(1, 1, 40, 10).contiguous()
+    canvas = pad_or_crop(landscape(tall))
+    assert canvas[0, 0, 11, :].tolist() == list(range(32))
+
+
+def test_trar_normalize_is_bgr_minus_detectron2_mean():
+    rgb = torch.tensor([10.0, 20.0, 30.0]).view(1, 3, 1, 1)
+    out = trar_normalize(rgb).flatten().tolist()
+    assert out == pytest.approx([30 - 103.530, 20 - 116.280, 10 - 123.675])
 
 
 @pytest.mark.parametrize("grid", [8, 16])

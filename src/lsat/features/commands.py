@@ -51,6 +51,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="redo a complete output file")
     p.set_defaults(func=run_extract)
 
+    p = subparsers.add_parser(
+        "compare-features",
+        help="per-image cosine and max |Δ| between two feature sources",
+        description="Compare two grid-feature sources image by image: our HDF5 feature "
+        "files and/or folders of per-image .npy files (e.g. TRAR's released features).",
+    )
+    p.add_argument("a", help="an .h5 feature file or a folder of .npy files")
+    p.add_argument("b", help="an .h5 feature file or a folder of .npy files")
+    p.add_argument("--limit", type=int, default=None, help="compare the first N common ids")
+    p.add_argument("--out", help="also write every image's figures to this JSON file")
+    p.set_defaults(func=run_compare)
+
 
 def resolve(args: argparse.Namespace) -> dict[str, Any]:
     """Settings of one extraction: config values (or schema defaults) + explicit flags."""
@@ -146,4 +158,15 @@ def run_extract(args: argparse.Namespace) -> int:
         workers=args.workers,
         force=args.force,
     )
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from lsat.features.compare import compare, report
+    from lsat.io import write_json_atomic
+
+    result = compare(args.a, args.b, args.limit)
+    print(report(result))
+    if args.out:
+        write_json_atomic(args.out, result)
     return 0

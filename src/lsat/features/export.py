@@ -2,14 +2,20 @@
 
 Why torch.export: it freezes any backbone (ResNeXt-152 conv5, ResNet-101 layer3, ...) into
 one self-contained file with its weights, so extraction needs neither the model's source
-code nor a model zoo. The program must map a (B, 3, H, W) ImageNet-normalised RGB batch to
-a (B, C, H', W') map (a tuple's first element is taken), and be exported in eval mode with
-dynamic batch (and, for ``trar``, dynamic height/width) — see docs/features.md.
+code nor a model zoo. The program must map a (B, 3, H, W) batch to a (B, C, H', W') map (a
+tuple's first element is taken), and be exported in eval mode with dynamic batch (and, for
+``trar``, dynamic height/width) — see docs/features.md.
 
-Pre-processing (``lsat.features.grid``):
-- ``trar``: image resized to shorter side 600 / longer at most 1000, map centre
-  zero-padded/cropped to 32×32, max-pooled to S×S; images of equal size run together;
-- ``clevr``: image resized to 224×224 (bicubic), the map must be S×S (14×14).
+Pre-processing, each step as TRAR's extractor (rentainhe/TRAR-Feature-Extraction on
+detectron2; file and line of each in docs/features.md):
+- ``trar``: EXIF rotation applied, detectron2's test resize (shorter side 600, longer at
+  most 1000, PIL bilinear), BGR channels minus detectron2's BGR pixel mean (std 1, 0..255
+  scale); then the map is transposed when portrait, centre zero-padded (or cut to its first
+  32) to 32×32 and max-pooled to S×S (:func:`lsat.features.grid.trar_grid`); images of
+  equal size run together (the backbone pads nothing: detectron2's ResNet has no size
+  divisibility);
+- ``clevr``: image resized to 224×224 (bicubic), ImageNet-normalised RGB, the map must be
+  S×S (14×14).
 """
 
 from __future__ import annotations
@@ -19,11 +25,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from lsat.errors import LsatError
 from lsat.features.backends import IMAGES_WHAT, TRAR_MAX_SIZE, TRAR_MIN_SIZE, open_rgb
-from lsat.features.grid import CLEVR_INPUT, clevr_grid, imagenet_normalize, trar_grid
+from lsat.features.grid import (
+    CLEVR_INPUT,
+    clevr_grid,
+    imagenet_normalize,
+    trar_grid,
+    trar_normalize,
+)
 from lsat.features.inputs import IMAGE_SUFFIXES
 from lsat.safe_load import safe_export_load
 
@@ -31,11 +43,18 @@ PREPROCESS = ("trar", "clevr")
 
 
 def trar_input_size(width: int, height: int) -> tuple[int, int]:
-    """(width, height) after the TRAR resize: shorter side 600, longer side ≤ 1000."""
-    scale = TRAR_MIN_SIZE / min(width, height)
-    if max(width, height) * scale > TRAR_MAX_SIZE:
-        scale = TRAR_MAX_SIZE / max(width, height)
-    return max(1, round(width * scale)), max(1, round(height * scale))
+    """(width, height) after TRAR's test resize, detectron2's ``ResizeShortestEdge(600,
+    1000)`` arithmetic: shorter side 600, then both scaled down if the longer exceeds 1000,
+    each rounded half up."""
+    scale = TRAR_MIN_SIZE / min(height, width)
+    if height < width:
+        new_h, new_w = float(TRAR_MIN_SIZE), scale * width
+    else:
+        new_h, new_w = scale * height, float(TRAR_MIN_SIZE)
+    if max(new_h, new_w) > TRAR_MAX_SIZE:
+        shrink = TRAR_MAX_SIZE / max(new_h, new_w)
+        new_h, new_w = new_h * shrink, new_w * shrink
+    return max(1, int(new_w + 0.5)), max(1, int(new_h + 0.5))
 
 
 def load_exported(path: str | Path, device: torch.device) -> torch.nn.Module:
@@ -78,6 +97,8 @@ class ExportBackend:
 
     def read(self, path: Path) -> torch.Tensor:
         img = open_rgb(path)
+        if self.preprocess == "trar":  # detectron2's read_image applies the EXIF rotation
+            img = ImageOps.exif_transpose(img)
         if self.preprocess == "clevr":
             img = img.resize((CLEVR_INPUT, CLEVR_INPUT), Image.Resampling.BICUBIC)
         else:
@@ -100,7 +121,11 @@ class ExportBackend:
         return np.stack(out)  # type: ignore[arg-type]
 
     def _run(self, batch: torch.Tensor, paths: Sequence[Path]) -> np.ndarray:
-        x = imagenet_normalize(batch.to(self.device, torch.float32) / 255.0)
+        pixels = batch.to(self.device, torch.float32)
+        if self.preprocess == "trar":
+            x = trar_normalize(pixels)
+        else:
+            x = imagenet_normalize(pixels / 255.0)
         try:
             with torch.no_grad():
                 y = self.model(x)

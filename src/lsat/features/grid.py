@@ -1,10 +1,12 @@
 """Grid pre-processing of backbone feature maps: pure tensor functions, no files.
 
-TRAR's VQA grid features come from a conv map of arbitrary size (ResNeXt conv5 on an image
-whose shorter side is 600) that is centre zero-padded, or centre-cropped, to 32×32 and then
-max-pooled down to S×S (S = 16 or 8). Cells lying wholly in the padding are therefore
-exactly zero, which is the padding mask the models rely on (MODEL.md §2). CLEVR features are
-a ResNet-101 layer3 map of a 224×224 input: 14×14 cells, no padding.
+TRAR's VQA grid features (rentainhe/TRAR-Feature-Extraction, ``utils.py``
+``TRAR_Preprocess``; every step cited in docs/features.md) come from a conv5 map of
+arbitrary size: a portrait map is transposed so that height ≤ width, then each side is
+centre zero-padded to 32, or cut to its first 32 rows/columns when longer, and the 32×32
+canvas is max-pooled down to S×S (S = 16 or 8). Cells lying wholly in the padding are
+therefore exactly zero, which is the padding mask the models rely on (MODEL.md §2). CLEVR
+features are a ResNet-101 layer3 map of a 224×224 input: 14×14 cells, no padding.
 """
 
 from __future__ import annotations
@@ -17,33 +19,37 @@ from lsat.errors import LsatError
 TRAR_CANVAS = 32
 CLEVR_INPUT = 224
 CLEVR_GRID = 14
+# detectron2's defaults, which TRAR's extractor keeps: BGR pixels in 0..255 minus this
+# mean, standard deviation 1 (MODEL.PIXEL_MEAN / PIXEL_STD, INPUT.FORMAT "BGR").
+TRAR_PIXEL_MEAN_BGR = (103.530, 116.280, 123.675)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def pad_or_crop(x: torch.Tensor, size: int = TRAR_CANVAS) -> torch.Tensor:
-    """Centre zero-pad or centre-crop a (B, C, H, W) map to (B, C, size, size).
-
-    Padding puts the odd extra row/column at the bottom/right, cropping removes it there.
-    """
+    """TRAR's ``Padding2D``: each side of a (B, C, H, W) map centre zero-padded to ``size``
+    (the odd extra row/column at the bottom/right), or cut to its first ``size``."""
     if x.ndim != 4:
         raise LsatError(f"expected a (B, C, H, W) feature map, got shape {tuple(x.shape)}")
-    out = x
-    for dim in (2, 3):
-        length = out.shape[dim]
-        if length > size:
-            start = (length - size) // 2
-            out = out.narrow(dim, start, size)
+    out = x[:, :, :size, :size]
     h, w = out.shape[2], out.shape[3]
     top, left = (size - h) // 2, (size - w) // 2
     return F.pad(out, (left, size - w - left, top, size - h - top), value=0.0)
 
 
+def landscape(x: torch.Tensor) -> torch.Tensor:
+    """TRAR's ``Transpose_tensor``: a map taller than wide is transposed (H ≤ W after)."""
+    return x.transpose(2, 3) if x.shape[2] > x.shape[3] else x
+
+
 def trar_grid(x: torch.Tensor, grid: int) -> torch.Tensor:
-    """(B, C, H, W) conv map → (B, grid², C) TRAR grid cells (pad/crop to 32, max-pool)."""
+    """(B, C, H, W) conv map → (B, grid², C) TRAR grid cells: transpose a portrait map,
+    pad/cut to 32×32, max-pool (2×2 twice for 8, once for 16), cells in row-major order."""
     if grid < 1 or TRAR_CANVAS % grid:
         raise LsatError(f"TRAR grid must divide {TRAR_CANVAS} (8 or 16 in TRAR); got {grid}")
-    canvas = pad_or_crop(x, TRAR_CANVAS)
+    if x.ndim != 4:
+        raise LsatError(f"expected a (B, C, H, W) feature map, got shape {tuple(x.shape)}")
+    canvas = pad_or_crop(landscape(x), TRAR_CANVAS)
     k = TRAR_CANVAS // grid
     pooled = F.max_pool2d(canvas, kernel_size=k, stride=k) if k > 1 else canvas
     return to_cells(pooled)
@@ -70,3 +76,10 @@ def imagenet_normalize(x: torch.Tensor) -> torch.Tensor:
     mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     return (x - mean) / std
+
+
+def trar_normalize(x: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) RGB in 0..255 → detectron2's input for TRAR's extractor: channels in
+    BGR order minus the BGR pixel mean, not divided (std 1)."""
+    mean = torch.tensor(TRAR_PIXEL_MEAN_BGR, dtype=torch.float32, device=x.device)
+    return x.flip(1).float() - mean.view(1, 3, 1, 1)
