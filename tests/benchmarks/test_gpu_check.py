@@ -1,7 +1,8 @@
 """benchmarks/gpu_check.sh passes its CPU dry run, on a machine made to look bare.
 
 The dry run hides the GPU (``CUDA_VISIBLE_DEVICES=``) and blocks jsonschema, Snakemake and
-DVC, as the lent GPU machines lack them: the smoke test of each model (tiny, not compiled)
+DVC, as the lent GPU machines lack them (and tqdm and matplotlib, which the code does
+without): the smoke test of each model (tiny, not compiled)
 and the demo training with SIGTERM, resume and predictions must pass there.
 """
 
@@ -23,7 +24,7 @@ def test_gpu_check_dry_run(tmp_path: Path) -> None:
         "CUDA_VISIBLE_DEVICES": "",
         "OUT": str(out),
         "PYTHON": sys.executable,
-        "LSAT_GPU_CHECK_BLOCK": "jsonschema snakemake dvc",
+        "LSAT_GPU_CHECK_BLOCK": "jsonschema snakemake dvc tqdm matplotlib",
         "TMPDIR": str(tmp_path),
     }
     proc = subprocess.run(
@@ -52,5 +53,6 @@ def test_gpu_check_dry_run(tmp_path: Path) -> None:
     assert 0 <= demo["val"] <= 100 and demo["evaluate_matches_predict"]
     assert {"evaluate", "validate_result", "predict_test"} <= set(demo["seconds"])
     # jsonschema really was missing: the built-in config checker ran.
-    assert "jsonschema is not installed" in (out / "demo.log").read_text()
+    log = (out / "demo.log").read_text()
+    assert "jsonschema is not installed" in log and "matplotlib is not installed" in log
     assert not list(tmp_path.glob("lsat-gpu-check.*")), "the work folder is removed"

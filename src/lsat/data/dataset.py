@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from torch.utils.data import Dataset
-from tqdm import tqdm
+from lsat.progress import tqdm
 
 from lsat.config import DatasetConfig
 from lsat.data.answers import read_answers, soft_targets

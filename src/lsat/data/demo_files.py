@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
-from tqdm import tqdm
+from lsat.progress import tqdm
 
 from lsat.data.demo import (
     BACKGROUND,

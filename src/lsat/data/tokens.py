@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
+from lsat.progress import tqdm
 
 from lsat.errors import LsatError
 from lsat.io import read_json, write_json_atomic

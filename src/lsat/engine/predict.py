@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from lsat.engine import checkpoint as ckpt_io
 from lsat.engine.batches import BatchSource, eval_steps
@@ -24,6 +23,7 @@ from lsat.engine.results import write_clevr_text, write_result
 from lsat.errors import LsatError
 from lsat.io import write_json_atomic
 from lsat.paths import annotation_file, question_file
+from lsat.progress import tqdm
 
 
 def predict_indices(

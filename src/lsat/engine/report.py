@@ -7,6 +7,7 @@ leaves half a line.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,16 @@ def write_reports(layout: RunLayout, summary: dict[str, Any], log_lines: list[st
 
 
 def write_curves(path: Path, epochs: list[dict[str, Any]]) -> None:
-    """Loss and validation accuracy against the epoch (matplotlib, Agg backend)."""
-    import matplotlib
+    """Loss and validation accuracy against the epoch (matplotlib, Agg backend).
+
+    Without matplotlib (a bare GPU image) the figure is skipped with a warning: it is a
+    picture of metrics.json, which is always written.
+    """
+    try:
+        import matplotlib
+    except ImportError:
+        print(f"lsat: warning: matplotlib is not installed; {path} not drawn", file=sys.stderr)
+        return
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

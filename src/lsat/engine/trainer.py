@@ -39,7 +39,6 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from lsat.engine import checkpoint as ckpt_io
 from lsat.engine.batches import BatchSource, train_steps
@@ -49,6 +48,7 @@ from lsat.engine.layout import RunLayout, link_atomic
 from lsat.engine.report import epoch_line, write_curves, write_reports
 from lsat.engine.schedule import lr_at
 from lsat.errors import LsatError
+from lsat.progress import tqdm
 
 # Test hook: rank 0 sends itself SIGTERM after this many optimizer steps (deterministic kill).
 SIGNAL_AFTER_ENV = "LSAT_SIGNAL_AFTER_STEPS"

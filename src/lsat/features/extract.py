@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from lsat.data.features import FeatureStore, FeatureWriter, partial_path
 from lsat.errors import LsatError
 from lsat.features.backends import Backend
 from lsat.io import DiskFull, check_free_space, is_disk_full
+from lsat.progress import tqdm
 
 
 def is_complete(out: Path) -> int | None:
