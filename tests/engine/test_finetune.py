@@ -68,3 +68,28 @@ def test_finetune_settings_are_checked(world, tmp_path):  # noqa: F811
         from lsat.config import dataset_config
 
         dataset_config(load_config(tmp_path / "c.yaml"), "demo")
+
+
+def test_gumbel_eval_next_to_the_deterministic_scores(world, capsys):  # noqa: F811
+    root, cfg = world
+    hard = ["--set", "model.options.routing=hard", "--set", "train.max_epoch=1"]
+    c = ["--config", str(cfg), "--dataset", "demo", "--split", "train", *hard]
+    assert main(["train", *c, "--restart"]) == 0
+    metrics_file = root / "results" / "demo" / "train" / "val_metrics.json"
+    assert main(["predict", *c, "--on", "val"]) == 0
+    plain = json.loads(metrics_file.read_text())
+    assert "gumbel_eval" not in plain
+    assert main(["predict", *c, "--on", "val", "--gumbel-eval", "--gumbel-seed", "5"]) == 0
+    out = capsys.readouterr().out
+    noisy = json.loads(metrics_file.read_text())
+    assert noisy["overall"] == plain["overall"]  # the deterministic scores are unchanged
+    g = noisy["gumbel_eval"]
+    assert (g["tau"], g["seed"]) == (10.0, 5) and 0 <= g["overall"] <= 100
+    assert f"with the official Gumbel noise (tau 10): {g['overall']:.2f}" in out
+    assert main(["predict", *c, "--on", "val", "--gumbel-eval", "--gumbel-seed", "5"]) == 0
+    assert json.loads(metrics_file.read_text())["gumbel_eval"] == g  # seeded
+    soft = ["--config", str(cfg), "--dataset", "demo", "--split", "train", "--restart"]
+    assert main(["train", *soft, "--set", "train.max_epoch=1"]) == 0
+    p = ["predict", "--config", str(cfg), "--dataset", "demo", "--split", "train"]
+    assert main([*p, "--set", "train.max_epoch=1", "--on", "val", "--gumbel-eval"]) == 2
+    assert "has no hard routing" in capsys.readouterr().err

@@ -37,6 +37,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="checkpoint to score: ours (model.pt, epochN.pkl) or an official epochN.pkl "
         "(default: the split's model.pt); no training run needed",
     )
+    p.add_argument(
+        "--gumbel-eval",
+        type=float,
+        nargs="?",
+        const=10.0,
+        default=None,
+        metavar="TAU",
+        help="val: also score hard routing as the official test does (Gumbel noise at TAU, "
+        "default 10 = TAU_MAX), recorded next to the deterministic scores",
+    )
+    p.add_argument("--gumbel-seed", type=int, default=0, help="seed of that noise (default 0)")
     p.set_defaults(func=_predict)
 
     p = subparsers.add_parser("evaluate", help="VQA/CLEVR accuracy of a predictions file")
@@ -139,13 +150,17 @@ def _predict(args: argparse.Namespace) -> int:
         if args.model is None:
             raise LsatError("--split is required unless --checkpoint names the model file")
         out, metrics_out, split = scored_paths(args, Path(args.model))
+    gumbel = None if args.gumbel_eval is None else (args.gumbel_eval, args.gumbel_seed)
     written = predict_run(
-        args.config, args.dataset, split, args.on, out, args.sets, args.model, metrics_out
+        args.config, args.dataset, split, args.on, out, args.sets, args.model, metrics_out, gumbel
     )
     msg = f"lsat predict: wrote {written['predictions']}"
     if "metrics" in written:
         m = written["metrics"]
         msg += f" (val accuracy {m['overall']:.2f})\nOverall Accuracy is: {m['overall']:.2f}"
+        if "gumbel_eval" in m:
+            g = m["gumbel_eval"]
+            msg += f"\nwith the official Gumbel noise (tau {g['tau']:g}): {g['overall']:.2f}"
     print(msg)
     return 0
 

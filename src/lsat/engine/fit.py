@@ -262,8 +262,12 @@ def predict_run(
     sets: list[str] | None = None,
     model_path: str | Path | None = None,
     metrics_out: str | Path | None = None,
+    gumbel: tuple[float, int] | None = None,
 ) -> dict[str, Any]:
     """Predict ``on`` (val or test) with the final model of ``split``; write the files.
+
+    ``gumbel`` = (τ, seed): on val, also score the official noisy test of hard routing and
+    record it next to the deterministic scores (``gumbel_eval`` in the metrics).
 
     Val predictions and metrics written into the run folder (the default paths) hold its
     lock, so they never mix with a training writing there."""
@@ -276,7 +280,7 @@ def predict_run(
     into_run = on == "val" and (out is None or metrics_out is None)
     # parsed_once: the set's files serve its dataset, then the scorer or the result check.
     with _writer_lock(run, into_run and run.checkpoint_dir.parent.is_dir()), parsed_once():
-        return _predict(ds, split, on, path, out, metrics_out)
+        return _predict(ds, split, on, path, out, metrics_out, gumbel)
 
 
 def _predict(
@@ -286,6 +290,7 @@ def _predict(
     path: Path,
     out: str | Path | None,
     metrics_out: str | Path | None,
+    gumbel: tuple[float, int] | None = None,
 ) -> dict[str, Any]:
     from lsat.engine.predict import load_checkpoint_model, predict_answers, write_predictions
 
@@ -301,19 +306,40 @@ def _predict(
         refuse_test_dev(qfile, test_coverage(qfile))
     data = _build_data(ds, [on], residency)
     model, meta = load_checkpoint_model(path, ds, data, device)
-    answers = predict_answers(
-        model,
-        data,
-        device,
-        batch_size=ds.train["batch_size"],
-        residency=residency,
-        num_workers=ds.train["num_workers"],
-        amp=resolve_train(ds.train, device)["amp"],
-    )
+    kwargs = {
+        "batch_size": ds.train["batch_size"],
+        "residency": residency,
+        "num_workers": ds.train["num_workers"],
+        "amp": resolve_train(ds.train, device)["amp"],
+    }
+    answers = predict_answers(model, data, device, **kwargs)
+    noisy = None
+    if gumbel is not None and on == "val":
+        noisy = (*gumbel, _gumbel_answers(model, data, device, gumbel, kwargs))
     out_path = Path(out) if out else None
     metrics_path = Path(metrics_out) if metrics_out else None
     trained_on = meta.get("trained_on")
-    return write_predictions(ds, split, on, answers, out_path, metrics_path, trained_on)
+    return write_predictions(ds, split, on, answers, out_path, metrics_path, trained_on, noisy)
+
+
+def _gumbel_answers(
+    model: torch.nn.Module, data: Any, device: torch.device, gumbel: tuple[float, int], kw: Any
+) -> dict[int, str]:
+    """Answers under the official noisy test of hard routing (seeded Gumbel noise at τ)."""
+    from lsat.engine.predict import predict_answers
+    from lsat.models.trar import set_eval_gumbel
+
+    tau, seed = gumbel
+    if set_eval_gumbel(model, tau) == 0:
+        raise LsatError(
+            "--gumbel-eval: the model has no hard routing (model.options.routing: hard), "
+            "so its evaluation has no noise to add"
+        )
+    try:
+        torch.manual_seed(seed)
+        return predict_answers(model, data, device, **kw)
+    finally:
+        set_eval_gumbel(model, None)
 
 
 def scored_paths(args: Any, checkpoint: Path) -> tuple[Path, Path | None, str]:

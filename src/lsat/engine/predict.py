@@ -160,6 +160,7 @@ def write_predictions(
     out: Path | None,
     metrics_out: Path | None = None,
     trained_on: str | None = None,
+    noisy: tuple[float, int, dict[int, str]] | None = None,
 ) -> dict[str, Any]:
     """Write the files of ``lsat predict``; return what was written (paths, metrics).
 
@@ -178,6 +179,16 @@ def write_predictions(
             metrics["val"] = "unknown (the checkpoint does not record its training split)"
         else:
             metrics = label_metrics(metrics, trained_on, run_parts(ds, trained_on))
+        if noisy is not None:
+            tau, seed, noisy_answers = noisy
+            scored = val_evaluator(ds)(noisy_answers)
+            keep = ("overall", "perAnswerType", "perCategory", "perQuestionType")
+            metrics["gumbel_eval"] = {
+                "what": "the official test of hard routing: Gumbel noise at tau (TAU_MAX)",
+                "tau": tau,
+                "seed": seed,
+                **{k: scored[k] for k in keep if k in scored},
+            }
         write_json_atomic(metrics_out or ds.paths.val_metrics(split), metrics)
         return {"predictions": str(path), "metrics": metrics}
     qfile = question_file(ds.raw_dir, ds.format, "test")

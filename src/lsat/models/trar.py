@@ -70,6 +70,8 @@ class RoutingBlock(nn.Module):
         self.pooling = pooling
         self.routing = routing
         self.binarize = binarize
+        # τ of the official noisy test (set_eval_gumbel); None = our deterministic one.
+        self.eval_gumbel_tau: float | None = None
         if pooling == "attention":
             self.pool: nn.Module | None = RouterAttPool(hidden, dropout_r)
         elif pooling == "fc":
@@ -94,14 +96,32 @@ class RoutingBlock(nn.Module):
     def forward(self, x: Tensor, tau: Tensor) -> Tensor:
         logits = self.mlp(self.pooled(x)).float()
         if not self.training:
+            alpha = torch.softmax(logits, dim=-1)
+            if self.eval_gumbel_tau is not None and self.routing == "hard":
+                # The official test: the hard router's Gumbel noise at τ (TAU_MAX, as a
+                # fresh official Net has it), then BINARIZE's argmax of the noisy α.
+                alpha = _gumbel_softmax(logits, self.eval_gumbel_tau)
             if self.binarize:
-                return F.one_hot(logits.argmax(-1), logits.shape[-1]).to(logits.dtype)
-            return torch.softmax(logits, dim=-1)
+                return F.one_hot(alpha.argmax(-1), alpha.shape[-1]).to(logits.dtype)
+            return alpha
         if self.routing == "soft":
             return torch.softmax(logits, dim=-1)
         # Relaxed Gumbel-softmax (not straight-through), as in the official HardRoutingBlock.
-        gumbel = -torch.empty_like(logits).exponential_().log()
-        return torch.softmax((logits.log_softmax(-1) + gumbel) / tau, dim=-1)
+        return _gumbel_softmax(logits, tau)
+
+
+def _gumbel_softmax(logits: Tensor, tau: Tensor | float) -> Tensor:
+    gumbel = -torch.empty_like(logits).exponential_().log()
+    return torch.softmax((logits.log_softmax(-1) + gumbel) / tau, dim=-1)
+
+
+def set_eval_gumbel(model: nn.Module, tau: float | None) -> int:
+    """Evaluate hard routing as the official test does (Gumbel noise at ``tau``), or
+    deterministically again (``None``); returns how many hard routers it concerns."""
+    routers = [m for m in model.modules() if isinstance(m, RoutingBlock) and m.routing == "hard"]
+    for m in routers:
+        m.eval_gumbel_tau = tau
+    return len(routers)
 
 
 class SARoutingBlock(MHAtt):
