@@ -144,7 +144,11 @@ def _user_files(ds):
                 what = f"folder of the {image_set} images (raw_dir/images/)"
             items.append((src, what))
     for key, what in (
-        (ds.vocab["glove"], "GloVe text file (vocab.glove)"),
+        (
+            ds.vocab["glove"],
+            "GloVe 840B 300-d (vocab.glove): unzip "
+            "https://nlp.stanford.edu/data/glove.840B.300d.zip here, or set vocab.glove: null",
+        ),
         (ds.vocab["answer_dict"], "official answer_dict.json (vocab.answer_dict)"),
         (ds.model["checkpoint"], "checkpoint to start from (model.checkpoint)"),
     ):

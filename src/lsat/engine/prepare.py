@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lsat.config import DatasetConfig
+from lsat.data.glove import GLOVE_URL
 from lsat.errors import LsatError
 from lsat.paths import IMAGE_SETS, annotation_file, image_dir, question_file, split_parts
 
@@ -73,7 +74,10 @@ def _vocab_files(ds: DatasetConfig) -> list[tuple[str, str]]:
     return [
         (f, what)
         for f, what in (
-            (ds.vocab.get("glove"), "GloVe text file (vocab.glove)"),
+            (
+                ds.vocab.get("glove"),
+                f"GloVe 840B 300-d (vocab.glove): unzip {GLOVE_URL} here, or set vocab.glove: null",
+            ),
             (ds.vocab.get("answer_dict"), "official answer_dict.json (vocab.answer_dict)"),
         )
         if f
