@@ -23,7 +23,10 @@ def digests(root: Path) -> dict[str, str]:
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
         for folder in ("results", "data")
         for p in sorted((root / folder).rglob("*"))
-        if p.is_file() and "checkpoints" not in p.parts and p.name != ".gitignore"
+        if p.is_file()
+        and "checkpoints" not in p.parts
+        and p.name != ".gitignore"
+        and not p.name.endswith(".lock")  # a run folder's writer lock: not pipeline data
     }
 
 
