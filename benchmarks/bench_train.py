@@ -170,6 +170,7 @@ def main() -> None:
         "--peak-tflops", type=float, default=0.0, help="bf16 peak for MFU (0 = measure it)"
     )
     parser.add_argument("--json", help="also write the rows to this JSON file")
+    parser.add_argument("--jsonl", help="also append each row to this file as it is measured")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     cuda = args.device == "cuda"
@@ -214,6 +215,9 @@ def main() -> None:
             if args.device == "cuda":
                 row["mfu_percent"] = 100 * row["achieved_tflops"] / args.peak_tflops
             rows.append(row)
+            if args.jsonl:
+                with open(args.jsonl, "a") as f:
+                    f.write(json.dumps(row) + "\n")
             extra = f"  MFU {row['mfu_percent']:.1f}%" if "mfu_percent" in row else ""
             if "compile_s" in row:
                 extra += (

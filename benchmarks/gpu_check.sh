@@ -7,16 +7,18 @@
 # Nothing is installed: the package runs from src/ (PYTHONPATH). Wheels for anything the
 # machine lacks (jsonschema is optional; `make gpu-wheels` downloads it for cp312 on a
 # machine with a registry) are read from the folder $LSAT_WHEELS when it is set.
-# Steps, each under its own timeout, results written to $OUT as they come:
+# Steps, each under its own timeout, results written to $OUT as they come (six files, so
+# that a device tool returning at most 8 brings all of them back):
 #   env.txt           python, torch, CUDA, GPU (nvidia-smi)
 #   smoke.jsonl       benchmarks/gpu_smoke.py: each model forward + backward, fp32 / bf16 /
 #                     compiled, padded and fully masked inputs, finite gradients, SDPA vs
 #                     explicit, the engine step's host synchronisations
 #   demo.json         benchmarks/gpu_demo.py: demo training with gpu residency, SIGTERM,
-#                     resume, lsat predict
-#   bench_<model>.json  benchmarks/bench_train.py: paper-configuration throughput at batch 64
-#                     (bf16 eager, compiled, CUDA graphs), ms/step, compile time, graph
-#                     breaks, MFU against the measured bf16 matrix-product peak
+#                     resume, lsat predict, lsat evaluate, lsat validate-result
+#   bench.jsonl       benchmarks/bench_train.py per model: paper-configuration throughput at
+#                     batch 64 (bf16 eager, compiled, CUDA graphs), ms/step, compile time,
+#                     graph breaks, MFU against the measured bf16 matrix-product peak
+#   logs.txt          every step's output, one after the other
 #   summary.txt       one line per step: status and seconds
 # Without a GPU (e.g. CUDA_VISIBLE_DEVICES=) it is a dry run: tiny models and world on the
 # CPU, no compiled rows, no throughput step (tests/benchmarks/test_gpu_check.py runs it).
@@ -37,14 +39,18 @@ FAILED=0
 
 note() { echo "$*" | tee -a "$SUMMARY"; }
 
-# step NAME SECONDS COMMAND...: run under `timeout`, log to $OUT/NAME.log, one summary line.
+# step NAME SECONDS COMMAND...: run under `timeout`, output appended to $OUT/logs.txt,
+# one summary line.
+LOGS=$OUT/logs.txt
+: >"$LOGS"
 step() {
 	local name=$1 limit=$2 start rc
 	shift 2
 	start=$(date +%s)
-	timeout -k 10 "$limit" "$@" >"$OUT/$name.log" 2>&1
+	echo "===== $name: $*" >>"$LOGS"
+	timeout -k 10 "$limit" "$@" >>"$LOGS" 2>&1
 	rc=$?
-	[ "$rc" -eq 124 ] && echo "timed out after ${limit}s" >>"$OUT/$name.log"
+	[ "$rc" -eq 124 ] && echo "===== $name timed out after ${limit}s" >>"$LOGS"
 	[ "$rc" -ne 0 ] && FAILED=$((FAILED + 1))
 	note "$name: exit $rc, $(($(date +%s) - start)) s (limit $limit s)"
 	return 0
@@ -52,7 +58,7 @@ step() {
 
 if [ -n "${LSAT_WHEELS:-}" ]; then
 	"$PY" -m pip install -q --no-index --no-deps --no-compile --target "$WORK/site" \
-		"$LSAT_WHEELS"/*.whl >"$OUT/wheels.log" 2>&1 || note "wheels: install failed"
+		"$LSAT_WHEELS"/*.whl >>"$LOGS" 2>&1 || note "wheels: install failed"
 	export PYTHONPATH=$PYTHONPATH:$WORK/site
 fi
 for mod in ${LSAT_GPU_CHECK_BLOCK:-}; do
@@ -76,12 +82,12 @@ if [ "$GPU" = 1 ]; then
 	for m in trar mcan lsat; do
 		step "bench_$m" 70 "$PY" benchmarks/bench_train.py --device cuda --models "$m" \
 			--variants bf16,bf16+compile,bf16+cudagraphs --steps 50 --warmup 5 \
-			--json "$OUT/bench_$m.json"
+			--jsonl "$OUT/bench.jsonl"
 	done
 else
-	step smoke 300 "$PY" benchmarks/gpu_smoke.py --device cpu --tiny --no-compile \
+	step smoke 420 "$PY" benchmarks/gpu_smoke.py --device cpu --tiny --no-compile \
 		--batch-size 8 --out "$OUT/smoke.jsonl"
-	step demo 300 "$PY" benchmarks/gpu_demo.py --work "$WORK/demo" --tiny --out "$OUT/demo.json"
+	step demo 420 "$PY" benchmarks/gpu_demo.py --work "$WORK/demo" --tiny --out "$OUT/demo.json"
 	note "bench: skipped (no GPU)"
 fi
 note "gpu_check: $FAILED step(s) failed"

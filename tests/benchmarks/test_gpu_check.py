@@ -32,7 +32,7 @@ def test_gpu_check_dry_run(tmp_path: Path) -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=880,
     )
     summary = (out / "summary.txt").read_text()
     assert proc.returncode == 0, summary + proc.stderr[-2000:]
@@ -53,6 +53,10 @@ def test_gpu_check_dry_run(tmp_path: Path) -> None:
     assert 0 <= demo["val"] <= 100 and demo["evaluate_matches_predict"]
     assert {"evaluate", "validate_result", "predict_test"} <= set(demo["seconds"])
     # jsonschema really was missing: the built-in config checker ran.
-    log = (out / "demo.log").read_text()
+    log = (out / "logs.txt").read_text()
     assert "jsonschema is not installed" in log and "matplotlib is not installed" in log
     assert not list(tmp_path.glob("lsat-gpu-check.*")), "the work folder is removed"
+    # The device tool returns at most 8 files: the GPU run writes 6 (bench.jsonl besides).
+    assert sorted(p.name for p in out.iterdir()) == [
+        "demo.json", "env.txt", "logs.txt", "smoke.jsonl", "summary.txt"
+    ]  # fmt: skip
