@@ -306,10 +306,12 @@ def _predict(
         refuse_test_dev(qfile, test_coverage(qfile))
     data = _build_data(ds, [on], residency)
     model, meta = load_checkpoint_model(path, ds, data, device)
+    from lsat.engine.batches import BatchSource
+
     kwargs = {
         "batch_size": ds.train["batch_size"],
-        "residency": residency,
-        "num_workers": ds.train["num_workers"],
+        # One source for both passes: a `gpu` bank is uploaded once (its host copy is freed).
+        "source": BatchSource(data, residency, device, ds.train["num_workers"]),
         "amp": resolve_train(ds.train, device)["amp"],
     }
     answers = predict_answers(model, data, device, **kwargs)
