@@ -110,7 +110,7 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
 
 
 # The cache of :func:`parsed_once` while one is active (None: every call parses).
-_parsed: dict[tuple[str, int, int], Any] | None = None
+_parsed: dict[tuple[str, int, int, int], Any] | None = None
 
 
 @contextlib.contextmanager
@@ -120,7 +120,7 @@ def parsed_once() -> Iterator[None]:
     A command reads some inputs from several places (``lsat train`` joins val for its
     dataset and scores val with the same annotations; ``lsat predict --on test`` reads the
     test questions for the data and for the result check): at VQA-v2 size each parse costs
-    seconds and a transient gigabyte. Files are keyed by path, size and mtime. The objects
+    seconds and a transient gigabyte. Files are keyed by path, inode, size and mtime. The objects
     are shared, so callers must treat them as read-only (the readers build their own
     records from them). The cache is dropped when the outermost block exits, so wrap the
     loading phase, not a long training loop, to free the parsed JSON early.
@@ -144,7 +144,7 @@ def read_json(path: str | os.PathLike[str], what: str = "JSON file") -> Any:
     key = None
     if _parsed is not None:
         st = p.stat()
-        key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+        key = (str(p.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
         if key in _parsed:
             return _parsed[key]
     try:
@@ -164,8 +164,9 @@ def read_json(path: str | os.PathLike[str], what: str = "JSON file") -> Any:
     return data
 
 
-# Digests already computed in this process, by (path, size, mtime): a few strings.
-_digests: dict[tuple[str, int, int], str] = {}
+# Digests already computed in this process, by (path, inode, size, mtime): a few strings
+# (atomic rewrites give a new inode even within the clock's mtime granularity).
+_digests: dict[tuple[str, int, int, int], str] = {}
 
 
 def json_content_sha256(path: str | os.PathLike[str], what: str = "JSON file") -> str:
@@ -177,7 +178,7 @@ def json_content_sha256(path: str | os.PathLike[str], what: str = "JSON file") -
     """
     p = Path(path)
     st = p.stat() if p.is_file() else None
-    key = (str(p.resolve()), st.st_size, st.st_mtime_ns) if st else None
+    key = (str(p.resolve()), st.st_ino, st.st_size, st.st_mtime_ns) if st else None
     if key is not None and key in _digests:
         return _digests[key]
     text = json.dumps(read_json(path, what), sort_keys=True, separators=(",", ":"))
