@@ -76,8 +76,11 @@ def test_force_redoes_a_complete_file(coco_images, tmp_path, capsys):
     out = tmp_path / "o.h5"
     args = ["extract", "--input", str(coco_images), "--out", str(out), "--grid", "2"]
     assert main(args) == 0
-    before = os.stat(out).st_mtime_ns
+    # Date the complete file back a day: a rewrite gets a later mtime, a skipped file keeps it
+    # (a plain ">=" against the first write would also pass when nothing was written).
+    old = os.stat(out).st_mtime_ns - 86_400 * 10**9
+    os.utime(out, ns=(old, old))
     capsys.readouterr()
     assert main([*args, "--force"]) == 0
     assert "wrote" in capsys.readouterr().out
-    assert os.stat(out).st_mtime_ns >= before
+    assert os.stat(out).st_mtime_ns > old
