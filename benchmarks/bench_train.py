@@ -1,6 +1,6 @@
 """Training throughput (samples/s) of TRAR, MCAN and LSAT at the paper configuration.
 
-Paper configuration (MODEL.md §4): batch 64, 8×8×2048 grid features, 14 question tokens,
+Paper configuration (docs/sources.md): batch 64, 8×8×2048 grid features, 14 question tokens,
 20,573 tokens, 3,129 answers, Adam (0.9, 0.98), BCE-with-logits summed. Each variant runs
 warm-up steps (compilation, allocator) then timed steps on random inputs, each in its own
 subprocess (the allocator settings are per process) started one after the other by one

@@ -3,7 +3,7 @@
 The schema (``lsat/schemas/config.schema.yaml``) is the single description of every key;
 Snakemake validates against the same file. Missing keys take the schema defaults, and model
 and training keys left at ``null`` take the paper values for the dataset's format
-(MODEL.md §4), so a config only states what differs from the paper.
+(docs/sources.md), so a config only states what differs from the paper.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from lsat.paths import ResultPaths
 
 SCHEMA_PATH = Path(str(resources.files("lsat") / "schemas" / "config.schema.yaml"))
 
-# Paper training recipe per format (MODEL.md §4).
+# Paper training recipe per format (docs/sources.md).
 PAPER_TRAIN = {
     "vqa": {
         "batch_size": 64,

@@ -4,7 +4,7 @@ A table of val accuracies invites comparison with the papers (TRAR 67.62 on val)
 comparison is only fair for a run trained on ``train`` alone, with the paper's recipe, and
 scored by the evaluation that produced the published number. ``lsat summary``, the HTML
 report and the metrics files therefore say when a val score was **seen in training** and
-list every setting that differs from the paper (MODEL.md §4).
+list every setting that differs from the paper (docs/sources.md).
 """
 
 from __future__ import annotations

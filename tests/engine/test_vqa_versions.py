@@ -21,9 +21,9 @@ from lsat.engine.vqa_eval import question_accuracy, vqa_accuracy
 
 # (case, 10 or fewer human answers, prediction, entries carry answer_id, 2021 %, legacy %)
 CASES = [
-    # DATA.md §5: ten identical "yes" → "Yes." is never normalised under 2021
+    # docs/sources.md: ten identical "yes" → "Yes." is never normalised under 2021
     ("agree, pred punctuation+case", ["yes"] * 10, "Yes.", True, 0.0, 100.0),
-    # DATA.md §5: both sides become "2" under 2021; legacy keeps the human "two"s
+    # docs/sources.md: both sides become "2" under 2021; legacy keeps the human "two"s
     ("number words, pred digit", ["two"] * 8 + ["2"] * 2, "2", True, 100.0, 60.0),
     ("number words, pred word", ["two"] * 8 + ["2"] * 2, "two", True, 100.0, 60.0),
     # strip rule: legacy does not clean human answers, 2021 does

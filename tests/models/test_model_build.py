@@ -13,7 +13,7 @@ from lsat.models import OPTION_KEYS, build_model
 
 
 def official_keys(layers: int, adapter: str, router: list[str] | None) -> set[str]:
-    """State-dict keys listed in MODEL.md §5, generated from the spec, not from our code."""
+    """Official state-dict keys (docs/sources.md), generated from their layout, not our code."""
     lin = [f"linear_{n}.{p}" for n in ("v", "k", "q", "merge") for p in ("weight", "bias")]
     ffn = [f"ffn.mlp.{m}.{p}" for m in ("fc.linear", "linear") for p in ("weight", "bias")]
     flat = [

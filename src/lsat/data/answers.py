@@ -67,7 +67,7 @@ COMMA_STRIP = re.compile(r"(\d)(\,)(\d)")
 # ``count`` argument, so at most 32 periods are removed. Reproduced on purpose.
 _PERIOD_COUNT = int(re.UNICODE)
 
-# Soft target of an answer given by c annotators (MODEL.md §4), c >= 4 → 1.0.
+# Soft target of an answer given by c annotators (docs/sources.md), c >= 4 → 1.0.
 SOFT_SCORES = (0.0, 0.3, 0.6, 0.9)
 
 

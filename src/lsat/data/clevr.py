@@ -1,6 +1,6 @@
 """Reader of CLEVR v1.0 question files and the accuracy category of each question.
 
-A CLEVR question's category (DATA.md §2) is given by the last function of its program, so
+A CLEVR question's category (docs/sources.md) is given by the last function of its program, so
 the reader records it; evaluation reports accuracy per category.
 """
 

@@ -1,4 +1,4 @@
-"""The synthetic demo world (DATA.md §7): scenes and template questions.
+"""The synthetic demo world (docs/sources.md): scenes and template questions.
 
 Why it looks like this: the demo must be learnable by a small model from grid features of
 raw pixels in minutes on a CPU. So objects sit on a 4×4 layout of slots, one object per

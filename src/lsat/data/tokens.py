@@ -1,4 +1,4 @@
-"""Question tokens, the token vocabulary and GloVe embedding rows (DATA.md §3).
+"""Question tokens, the token vocabulary and GloVe embedding rows (docs/sources.md).
 
 Everything here copies MCAN/TRAR's ``tokenize``/``proc_ques`` so that token ids match the
 official checkpoints: the same regular expression, PAD=0, UNK=1, CLS=2, then words in order

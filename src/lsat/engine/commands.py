@@ -60,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=("2021", "legacy"),
         default="2021",
         help="official VQA evaluation: 2021 (default, today's vqaEval.py) or legacy (the "
-        "openvqa/TRAR-VQA copy behind the papers' val numbers); DATA.md §5",
+        "openvqa/TRAR-VQA copy behind the papers' val numbers); docs/sources.md",
     )
     p.add_argument(
         "--split",

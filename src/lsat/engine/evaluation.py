@@ -1,7 +1,7 @@
 """Accuracy of a predictions file: VQA (either official version) and CLEVR.
 
 VQA accuracy lives in :mod:`lsat.engine.vqa_eval` (both official ``vqaEval.py`` versions,
-DATA.md §5); this module reads the files, checks they describe the same questions, and
+docs/sources.md); this module reads the files, checks they describe the same questions, and
 adds CLEVR: exact-match accuracy, overall and per category of the program's last function.
 """
 

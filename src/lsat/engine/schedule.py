@@ -19,7 +19,7 @@ def lr_at(
     decay_list: Sequence[int],
     decay_rate: float,
 ) -> float:
-    """Learning rate of 0-based ``epoch`` (MODEL.md §4)."""
+    """Learning rate of 0-based ``epoch`` (docs/sources.md)."""
     if epoch < warmup:
         return base * (epoch + 1) / (warmup + 1)
     decays = sum(1 for d in decay_list if d <= epoch)

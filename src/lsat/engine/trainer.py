@@ -1,9 +1,10 @@
 """The training loop: flat and explicit, with DDP, AMP, accumulation and exact resume.
 
 One call of :func:`train` runs (or resumes) a whole run. The loop follows openvqa: Adam with
-the epoch-wise schedule of :mod:`lsat.engine.schedule`, the summed loss of MODEL.md §4
-divided by the accumulation steps (as openvqa does), one optimizer step per full batch,
-``model.update_tau`` at the start of each epoch and a checkpoint after every epoch.
+the epoch-wise schedule of :mod:`lsat.engine.schedule`, the summed loss of docs/sources.md
+divided by the accumulation steps (openvqa divides only a mean loss; Adam hides the scale),
+one optimizer step per full batch, ``model.update_tau`` at the start of each epoch and a
+checkpoint after every epoch.
 
 Distributed runs keep the global batch: each of W ranks computes its B/W slice, and as DDP
 averages gradients over ranks, the loss is multiplied by W so the gradient is the same sum

@@ -1,4 +1,4 @@
-"""VQA accuracy as either official ``vqaEval.py`` computes it (DATA.md §5).
+"""VQA accuracy as either official ``vqaEval.py`` computes it (docs/sources.md).
 
 The two official versions differ only in which strings they normalise, and that moves the
 score by points, so both are implemented and every metrics file names the one used:
@@ -51,7 +51,7 @@ def check_version(version: Any) -> str:
     if text not in EVAL_VERSIONS:
         raise LsatError(
             f"unknown VQA evaluation version {version!r}: expected one of "
-            f"{', '.join(EVAL_VERSIONS)} (DATA.md §5)"
+            f"{', '.join(EVAL_VERSIONS)} (docs/sources.md)"
         )
     return text
 

@@ -5,7 +5,7 @@ TRAR's VQA grid features (rentainhe/TRAR-Feature-Extraction, ``utils.py``
 arbitrary size: a portrait map is transposed so that height ≤ width, then each side is
 centre zero-padded to 32, or cut to its first 32 rows/columns when longer, and the 32×32
 canvas is max-pooled down to S×S (S = 16 or 8). Cells lying wholly in the padding are
-therefore exactly zero, which is the padding mask the models rely on (MODEL.md §2). CLEVR
+therefore exactly zero, which is the padding mask the models rely on (docs/sources.md). CLEVR
 features are a ResNet-101 layer3 map of a 224×224 input: 14×14 cells, no padding.
 """
 

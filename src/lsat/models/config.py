@@ -1,7 +1,7 @@
 """Model configuration: one frozen dataclass, paper defaults per family and dataset format.
 
 The field names are the lower-case keys of ``model.options`` in the config schema, so a
-config override maps onto a field one to one. Defaults are MODEL.md §4 (TRAR's official
+config override maps onto a field one to one. Defaults are docs/sources.md (TRAR's official
 ``configs/{vqa,clevr}/trar.yml``); a key of another family (``window_size`` for TRAR, say)
 is accepted so one config can switch ``model.name`` without editing its options, and simply
 has no effect.
@@ -35,7 +35,7 @@ class ModelConfig:
     flat_glimpses: int = 1
     flat_out_size: int = 1024
     img_feat_size: int = 2048
-    # TRAR routing (MODEL.md §2).
+    # TRAR routing (docs/sources.md).
     orders: tuple[int, ...] = field(default=(0, 1, 2, 3))
     img_scale: int = 8
     routing: str = "soft"
@@ -44,7 +44,7 @@ class ModelConfig:
     tau_policy: int = 1
     tau_max: float = 10.0
     tau_min: float = 0.1
-    # LSAT windows (MODEL.md §3; our choice of default: 4×4 windows on 8×8 grids).
+    # LSAT windows (docs/sources.md; our choice of default: 4×4 windows on 8×8 grids).
     window_size: int = 4
 
     @property
@@ -61,7 +61,7 @@ OPTION_KEYS = tuple(
     f.name for f in dataclasses.fields(ModelConfig) if f.name not in ("name", "dataset")
 )
 
-# MODEL.md §4: what differs from the dataclass defaults (which are VQA-v2 TRAR).
+# docs/sources.md: what differs from the dataclass defaults (which are VQA-v2 TRAR).
 _DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "vqa": {},
     "clevr": {

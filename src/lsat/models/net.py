@@ -1,4 +1,4 @@
-"""The MCAN-small encoder–decoder network shared by TRAR, MCAN and LSAT (MODEL.md §1).
+"""The MCAN-small encoder–decoder network shared by TRAR, MCAN and LSAT (docs/sources.md).
 
 Only the decoder's image self-attention (``dec_list.{i}.mhatt1``) differs between the
 families: plain :class:`~lsat.models.layers.SelfAtt` (MCAN), TRAR's

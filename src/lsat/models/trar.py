@@ -1,4 +1,4 @@
-"""TRAR's routing self-attention (MODEL.md §2), faithful to rentainhe/TRAR-VQA.
+"""TRAR's routing self-attention (docs/sources.md), faithful to rentainhe/TRAR-VQA.
 
 One score matrix QKᵀ/√d is masked once per order (attention spans of growing radius), each
 masked copy is soft-maxed (with dropout) into a map, and a router mixes the L maps with

@@ -1,4 +1,4 @@
-"""LSAT's local self-attention over windows (MODEL.md §3; the design is ours).
+"""LSAT's local self-attention over windows (docs/sources.md; the design is ours).
 
 The LSAT paper replaces the global image self-attention of the decoder with attention that
 models *intra-window* and *inter-window* relations; its public code does not implement it.
