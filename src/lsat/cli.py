@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "lsat.features.commands",
     "lsat.engine.commands",
     "lsat.summary",
+    "lsat.provenance",
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -13,6 +14,7 @@ import torch
 import yaml
 
 from lsat.cli import main
+from lsat.data.features import FeatureStore
 from lsat.data.tokens import read_vocab
 from lsat.engine.trainer import STOP_CHECK_STEPS, seed_everything
 from lsat.models import build_model
@@ -144,6 +146,42 @@ def test_train_predict_validate_vqa(world, capsys):
     assert main([*check, str(bad)]) == 2
     err = capsys.readouterr().err
     assert "1 missing id(s)" in err and "1 duplicate id(s)" in err
+    _check_provenance(root, run, result)
+
+
+def _check_provenance(root, run, result):
+    """Every output names the code's commit, the data's hashes, the machine and the times."""
+    head = subprocess.run(
+        ["git", "-C", str(REPO / "src" / "lsat"), "rev-parse", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    qfile = root / "data" / "vqa" / "v2_OpenEnded_mscoco_train2014_questions.json"
+    feats = root / "results" / "demo" / "features" / "train2014.h5"
+    with FeatureStore(feats) as store:
+        recorded = store.content_sha256
+    assert recorded and len(recorded) == 64
+    found = {
+        "metrics.json": json.loads((run / "metrics.json").read_text())["provenance"],
+        "val_metrics.json": json.loads((run / "val_metrics.json").read_text())["provenance"],
+        "model.pt": torch.load(run / "model.pt", weights_only=False)["provenance"],
+        "last.pt": torch.load(run / "checkpoints" / "last.pt", weights_only=False)["provenance"],
+        "result sidecar": json.loads(result.with_name("result_test.provenance.json").read_text()),
+    }
+    for where, prov in found.items():
+        assert prov["code"]["commit"] == head, where
+        assert isinstance(prov["code"]["dirty"], bool), where
+        assert prov["versions"]["torch"] == torch.__version__, where
+        assert prov["device"].startswith("CPU") and prov["host"], where
+        assert prov["start"] <= prov["end"], where
+        assert len(prov["config_sha256"]) == 64 and len(prov["vocab_sha256"]) == 64, where
+    train_prov = found["metrics.json"]
+    assert train_prov["data"][str(qfile)] == hashlib.sha256(qfile.read_bytes()).hexdigest()
+    assert train_prov["features"][str(feats)] == recorded
+    assert found["val_metrics.json"]["training"]["start"] == train_prov["start"]
+    assert main(["provenance", str(run / "model.pt")]) == 0
+    assert main(["provenance", str(result)]) == 0
 
 
 def test_official_format_checkpoint_scores_what_the_run_scored(world, capsys):

@@ -13,6 +13,7 @@ from snakemake.exceptions import WorkflowError
 from lsat import paths as lp
 from lsat.config import dataset_config, validate_config
 from lsat.errors import LsatError
+from lsat.provenance import sidecar_path
 
 DEFAULT_CONFIG_FILE = "config/config.yaml"
 ENV = "../envs/lsat.yaml"
@@ -42,6 +43,11 @@ for _name in DEMO_DATASETS:
 
 # Wildcard paths of every derived file, built by lsat.paths (the one layout).
 P = lp.ResultPaths(CFG["results_dir"], "{dataset}")
+
+
+def sidecar(path):
+    """The provenance file written beside a result file (lsat.provenance.sidecar_path)."""
+    return str(sidecar_path(path))
 
 
 def _effective_config_file():

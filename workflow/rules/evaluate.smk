@@ -6,7 +6,8 @@ rule predict_val:
     input:
         unpack(predict_val_input),
     output:
-        P.val_predictions("{split}"),
+        predictions=P.val_predictions("{split}"),
+        provenance=sidecar(P.val_predictions("{split}")),
     log:
         "logs/{dataset}/predict_val_{split}.log",
     conda:

@@ -6,7 +6,8 @@ rule predict_test:
     input:
         unpack(predict_test_input),
     output:
-        P.result_test,
+        result=P.result_test,
+        provenance=sidecar(P.result_test),
     log:
         "logs/{dataset}/predict_test.log",
     wildcard_constraints:
@@ -30,5 +31,6 @@ use rule predict_test as predict_test_clevr with:
     output:
         json=P.result_test,
         txt=P.result_test_clevr_txt,
+        provenance=sidecar(P.result_test),
     wildcard_constraints:
         dataset=datasets_of_format("clevr"),

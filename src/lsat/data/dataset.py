@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 from torch.utils.data import Dataset
-from lsat.progress import tqdm
 
+from lsat import progress
 from lsat.config import DatasetConfig
 from lsat.data.answers import read_answers, soft_targets
 from lsat.data.features import FeatureStore
@@ -135,7 +135,7 @@ class QADataset(Dataset):
         if self._bank is None:
             bank = np.empty((len(self._bank_index), self.num_cells, self.channels), np.float16)
             groups = self._by_store(range(len(self._bank_index)))
-            for store, positions, ids in tqdm(groups, desc="loading features", leave=False):
+            for store, positions, ids in progress.bar(groups, desc="loading features", leave=False):
                 rows = np.array([store.row(i) for i in ids], dtype=np.int64)
                 order = np.argsort(rows, kind="stable")  # sequential reads of the file
                 store.read_into(rows[order].tolist(), bank, np.asarray(positions)[order].tolist())

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
-from lsat.progress import tqdm
 
+from lsat import progress
 from lsat.data.demo import (
     BACKGROUND,
     COLORS,
@@ -214,7 +214,7 @@ def _write_split(
     for d in (vqa_imgs, clevr_imgs):
         if d is not None:
             d.mkdir(parents=True, exist_ok=True)
-    for im in tqdm(items, desc=f"demo {split} images", unit=" img", leave=False):
+    for im in progress.bar(items, desc=f"demo {split} images", unit=" img", leave=False):
         png = _png_bytes(render(im.scene, size))
         (vqa_imgs / f"COCO_{vqa_set}_{im.image_id:012d}.png").write_bytes(png)
         if clevr_imgs is not None:

@@ -16,6 +16,7 @@ fsynced and renamed to ``<name>.h5``: a file with that name is always whole.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import sys
 from collections.abc import Iterable, Sequence
@@ -105,6 +106,8 @@ class FeatureStore:
         self.channels = int(attrs["channels"])
         self.backbone = str(attrs["backbone"])
         self.source = str(attrs["source"])
+        content = attrs.get("content_sha256")
+        self.content_sha256 = None if content is None else str(content)
         shape = f["features"].shape
         if shape != (len(self.image_ids), self.num_cells, self.channels):
             raise LsatError(
@@ -325,6 +328,8 @@ class FeatureWriter:
             raise LsatError(f"{self.partial}: {int((~self._done).sum())} images still missing")
         f = self._file
         del f["done"]
+        # Recorded once here, read back by every run's provenance (never recomputed per run).
+        f.attrs["content_sha256"] = content_hash(f)
         f.attrs["complete"] = True
         f.flush()
         f.close()
@@ -337,6 +342,21 @@ class FeatureWriter:
         """Close without finishing (the ``.partial`` file stays for a later resume)."""
         with contextlib.suppress(Exception):
             self._file.close()
+
+
+def content_hash(f: h5py.File, rows_per_block: int = 256) -> str:
+    """sha256 of the image ids and the float16 features (little-endian bytes, row order).
+
+    It identifies the numbers a model was trained on, whatever the HDF5 layout or
+    attributes, so two extractions of the same images with the same settings match.
+    """
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(f["image_ids"][...], dtype="<i8").tobytes())
+    ds = f["features"]
+    for start in range(0, ds.shape[0], rows_per_block):
+        block = ds[start : start + rows_per_block]
+        h.update(np.ascontiguousarray(block, dtype="<f2").tobytes())
+    return h.hexdigest()
 
 
 def _early_dcpl(*row_shape: int) -> h5py.h5p.PropDCID:

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from lsat.progress import tqdm
 
+from lsat import progress
 from lsat.errors import LsatError
 from lsat.io import read_json, write_json_atomic
 
@@ -100,7 +100,7 @@ def glove_embedding(
         raise LsatError(missing_message(path))
     emb = np.zeros((len(token_to_ix), dim), np.float32)
     with open(path, encoding="utf-8", errors="replace") as f:
-        for lineno, line in enumerate(tqdm(f, desc=f"GloVe {path.name}", unit=" lines"), 1):
+        for lineno, line in enumerate(progress.bar(f, total=None, desc=f"GloVe {path.name}", unit=" lines"), 1):
             parts = line.rstrip("\n").rstrip(" ").rsplit(" ", dim)
             if len(parts) != dim + 1 or (lineno == 1 and " " in parts[0]):
                 found = len(line.split()) - 1

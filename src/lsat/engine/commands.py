@@ -168,9 +168,11 @@ def _predict(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     import json
 
+    from lsat import provenance
     from lsat.engine.evaluation import evaluate_files
-    from lsat.io import write_json_atomic
+    from lsat.io import read_json, write_json_atomic
 
+    start = provenance.now()
     metrics = evaluate_files(
         args.questions, args.predictions, args.annotations, args.format, args.eval_version
     )
@@ -180,7 +182,13 @@ def _evaluate(args: argparse.Namespace) -> int:
 
         metrics = label_metrics(metrics, args.split, split_parts(args.format, args.split))
     if args.out:
-        write_json_atomic(args.out, metrics)
+        side = provenance.sidecar_path(args.predictions)
+        prov = provenance.collect(
+            data_files=[args.questions, args.annotations, args.predictions],
+            start=start,
+            extra={"predictions": read_json(side) if side.is_file() else None},
+        )
+        write_json_atomic(args.out, {**metrics, "provenance": provenance.finish(prov)})
     print(json.dumps(metrics, indent=2))
     return 0
 

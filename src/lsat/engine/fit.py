@@ -24,6 +24,7 @@ from lsat.engine.device import resolve_train
 from lsat.engine.finetune import finetune_config, is_finetune, run_parts
 from lsat.engine.finetune import start_note as finetune_start_note
 from lsat.engine.layout import RunLayout
+from lsat.engine.report import run_facts
 from lsat.engine.runlock import run_lock
 from lsat.engine.trainer import TrainSpec, seed_everything, train
 from lsat.errors import LsatError
@@ -60,6 +61,54 @@ def _settings(ds: DatasetConfig, split: str) -> dict[str, Any]:
         "glove": ds.vocab.get("glove"),
         **({"finetune": ds.finetune} if is_finetune(split) else {}),
     }
+
+
+def config_record(ds: DatasetConfig) -> dict[str, Any]:
+    """The dataset's complete settings as plain data (what the config hash covers)."""
+    return {
+        "name": ds.name,
+        "format": ds.format,
+        "raw_dir": str(ds.raw_dir),
+        "features": ds.features,
+        "vocab": ds.vocab,
+        "model": ds.model,
+        "train": ds.train,
+    }
+
+
+def run_provenance(
+    ds: DatasetConfig, qsets: list[str], device: Any, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Provenance of a run reading question sets ``qsets`` (see :mod:`lsat.provenance`)."""
+    from lsat import provenance
+    from lsat.paths import IMAGE_SETS, QUESTION_SETS, annotation_file, question_file
+
+    data, image_sets = [], []
+    for qset in qsets:
+        data += [question_file(ds.raw_dir, ds.format, qset)]
+        data += [annotation_file(ds.raw_dir, ds.format, qset)]
+        image_set = QUESTION_SETS[ds.format][qset]
+        # VG questions refer to the COCO train/val images.
+        for s in [image_set] if image_set else IMAGE_SETS[ds.format][:2]:
+            if s not in image_sets:
+                image_sets.append(s)
+    return provenance.collect(
+        config=config_record(ds),
+        data_files=data,
+        features=[ds.paths.features(s) for s in image_sets],
+        vocab=ds.paths.vocab,
+        answers=ds.paths.answers,
+        device=device,
+        extra=extra,
+    )
+
+
+def qsets_order(ds: DatasetConfig) -> Any:
+    """Sort key putting question sets in their official order (train, val, test, vg)."""
+    from lsat.paths import QUESTION_SETS
+
+    order = list(QUESTION_SETS[ds.format])
+    return order.index
 
 
 def _build_data(ds: DatasetConfig, qsets: list[str], residency: str) -> Any:
@@ -189,6 +238,7 @@ def _train_in_env(
     header = [
         f"lsat train: dataset {ds.name} ({ds.format}), split {split} = {'+'.join(qsets)}, "
         f"{len(train_set)} questions, {env.world} process(es) on {env.device}",
+        *run_facts(model, tc, env.world, env.device),
         f"model: {json.dumps(ds.model, sort_keys=True)}",
         f"train: {json.dumps(tc, sort_keys=True)}",
         emb_note,
@@ -202,6 +252,8 @@ def _train_in_env(
             else "none (train.eval_every_epoch is false)"
         ),
     ]
+    read = sorted(set(qsets) | ({"val"} if validate else set()), key=qsets_order(ds))
+    prov = run_provenance(ds, read, env.device, {"world_size": env.world})
     spec = TrainSpec(
         train=tc,
         layout=layout,
@@ -209,6 +261,7 @@ def _train_in_env(
         model_meta=meta,
         header=header,
         start_from=start,
+        provenance=prov,
     )
     trainer = train(
         model,
@@ -293,7 +346,9 @@ def _predict(
     gumbel: tuple[float, int] | None = None,
 ) -> dict[str, Any]:
     from lsat.engine.predict import load_checkpoint_model, predict_answers, write_predictions
+    from lsat.provenance import now
 
+    start = now()
     device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
     configure_cpu(ds.train, device)
     residency = ds.train["feature_residency"]
@@ -320,8 +375,19 @@ def _predict(
         noisy = (*gumbel, _gumbel_answers(model, data, device, gumbel, kwargs))
     out_path = Path(out) if out else None
     metrics_path = Path(metrics_out) if metrics_out else None
+    from lsat import provenance
+
+    model_info = {
+        "model_file": str(path),
+        "model_sha256": provenance.sha256_file(path),
+        "training": meta.get("training_provenance"),
+    }
+    prov = run_provenance(ds, [on], device, model_info)
+    prov["start"] = start
     trained_on = meta.get("trained_on")
-    return write_predictions(ds, split, on, answers, out_path, metrics_path, trained_on, noisy)
+    return write_predictions(
+        ds, split, on, answers, out_path, metrics_path, trained_on, noisy, prov
+    )
 
 
 def _gumbel_answers(

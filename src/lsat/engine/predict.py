@@ -7,7 +7,6 @@ vocabulary and answer files of the dataset must have the sizes the model was tra
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lsat import progress, provenance
 from lsat.engine import checkpoint as ckpt_io
 from lsat.engine.batches import BatchSource, eval_steps
 from lsat.engine.device import autocast_dtype
@@ -23,7 +23,6 @@ from lsat.engine.results import write_clevr_text, write_result
 from lsat.errors import LsatError
 from lsat.io import write_json_atomic
 from lsat.paths import annotation_file, question_file
-from lsat.progress import tqdm
 
 
 def predict_indices(
@@ -47,13 +46,7 @@ def predict_indices(
     source = source or BatchSource(dataset, residency, device, num_workers)
     steps = eval_steps(len(dataset), batch_size)
     outs = []
-    bar = tqdm(
-        source.batches(steps),
-        total=len(steps),
-        desc="predict",
-        leave=False,
-        disable=not sys.stderr.isatty(),
-    )
+    bar = progress.bar(source.batches(steps), total=len(steps), desc="predict", leave=False)
     dtype = autocast_dtype(amp, device)
     with torch.inference_mode(), torch.autocast(device.type, dtype, enabled=dtype is not None):
         for batch in bar:
@@ -121,7 +114,11 @@ def load_checkpoint_model(
     if meta:
         check_sizes(meta, data, path, ds)
         settings = ck.get("settings") if isinstance(ck.get("settings"), dict) else {}
-        return _from_meta(ck, meta).to(device), {**meta, "trained_on": settings.get("split")}
+        return _from_meta(ck, meta).to(device), {
+            **meta,
+            "trained_on": settings.get("split"),
+            "training_provenance": ck.get("provenance"),
+        }
     options = dict(ds.model.get("options") or {})
     options.setdefault("img_feat_size", int(data.channels))
     options.setdefault("img_scale", int(data.grid))
@@ -161,15 +158,19 @@ def write_predictions(
     metrics_out: Path | None = None,
     trained_on: str | None = None,
     noisy: tuple[float, int, dict[int, str]] | None = None,
+    prov: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write the files of ``lsat predict``; return what was written (paths, metrics).
 
     Val metrics name the split the model trained on (``trained_on``, from our checkpoint's
-    settings; None for an official one, whose training split the file does not say)."""
+    settings; None for an official one, whose training split the file does not say).
+    Result files keep the official format, so their provenance goes to a sidecar
+    (``X.provenance.json``); the val metrics carry it inside."""
     entries = [{"question_id": q, "answer": a} for q, a in sorted(answers.items())]
     if on == "val":
         path = out or ds.paths.val_predictions(split)
         write_result(path, entries, list(answers))
+        _write_sidecar(path, prov)
         from lsat.engine.finetune import run_parts
         from lsat.recipe import label_metrics
 
@@ -189,6 +190,8 @@ def write_predictions(
                 "seed": seed,
                 **{k: scored[k] for k in keep if k in scored},
             }
+        if prov is not None:
+            metrics["provenance"] = provenance.finish(prov)
         write_json_atomic(metrics_out or ds.paths.val_metrics(split), metrics)
         return {"predictions": str(path), "metrics": metrics}
     qfile = question_file(ds.raw_dir, ds.format, "test")
@@ -202,9 +205,15 @@ def write_predictions(
         ids = [q.qid for q in read_questions(qfile)]
     path = out or ds.paths.result_test
     write_result(path, entries, ids)
+    _write_sidecar(path, prov)
     written = {"predictions": str(path)}
     if ds.format == "clevr":
         txt = path.with_suffix(".txt") if out else ds.paths.result_test_clevr_txt
         write_clevr_text(txt, [answers[q] for q in sorted(ids)])
         written["text"] = str(txt)
     return written
+
+
+def _write_sidecar(path: Path, prov: dict[str, Any] | None) -> None:
+    if prov is not None:
+        write_json_atomic(provenance.sidecar_path(path), provenance.finish(prov))

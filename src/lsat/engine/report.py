@@ -34,6 +34,34 @@ def epoch_line(rec: dict[str, Any]) -> str:
     return " | ".join(parts)
 
 
+def precision_note(amp: str, device_type: str) -> str:
+    """What arithmetic the run really uses (autocast is off where the engine skips it)."""
+    if amp == "bf16" and device_type in ("cuda", "cpu"):
+        return "bf16 autocast (fp32 weights and optimizer)"
+    if amp == "fp16" and device_type == "cuda":
+        return "fp16 autocast with loss scaling (fp32 weights)"
+    if amp == "fp16":
+        return "fp32 (train.amp fp16 runs only on CUDA)"
+    return "fp32"
+
+
+def run_facts(model: Any, train: dict[str, Any], world: int, device: Any) -> list[str]:
+    """The lines a log reader needs first: parameters, device, precision, effective batch."""
+    from lsat.provenance import device_name
+
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    batch, accu = int(train["batch_size"]), int(train["grad_accu_steps"])
+    per_rank = batch // max(world, 1)
+    return [
+        f"parameters: {total:,} ({trainable:,} trainable)",
+        f"device: {device} ({device_name(device)}), {world} process(es)",
+        f"precision: {precision_note(train['amp'], device.type)}",
+        f"effective batch: {batch} questions per optimizer step = {world} process(es) x "
+        f"{per_rank} x {accu} accumulation step(s) of {per_rank // max(accu, 1)}",
+    ]
+
+
 def write_reports(layout: RunLayout, summary: dict[str, Any], log_lines: list[str]) -> None:
     write_json_atomic(layout.metrics, summary)
     write_text_atomic(layout.log, "\n".join(log_lines) + "\n")

@@ -41,6 +41,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from lsat import progress, provenance
 from lsat.engine import checkpoint as ckpt_io
 from lsat.engine.batches import BatchSource, train_steps
 from lsat.engine.device import autocast_dtype, configure_device, resolve_train
@@ -49,7 +50,6 @@ from lsat.engine.layout import RunLayout, link_atomic
 from lsat.engine.report import epoch_line, write_curves, write_reports
 from lsat.engine.schedule import lr_at
 from lsat.errors import LsatError
-from lsat.progress import tqdm
 
 # Test hook: rank 0 sends itself SIGTERM after this many optimizer steps (deterministic kill).
 SIGNAL_AFTER_ENV = "LSAT_SIGNAL_AFTER_STEPS"
@@ -87,6 +87,7 @@ class TrainSpec:
     header: list[str] = field(default_factory=list)
     # (checkpoint, epoch) a fine-tune continues from when it has no checkpoint of its own.
     start_from: tuple[Path, int] | None = None
+    provenance: dict[str, Any] | None = None
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -238,6 +239,7 @@ class Trainer:
         self.log_lines = list(spec.header)
         self.partial = {"loss": 0.0, "seconds": 0.0}
         self.settings_hash = ckpt_io.settings_hash(spec.settings)
+        self.first_start: str | None = None
 
     # ---- checkpoints -------------------------------------------------------------------
     def _payload(self) -> dict[str, Any]:
@@ -257,7 +259,17 @@ class Trainer:
             "settings_hash": self.settings_hash,
             "settings": self.spec.settings,
             "model_meta": self.spec.model_meta,
+            "provenance": self._provenance(),
         }
+
+    def _provenance(self) -> dict[str, Any] | None:
+        """This run's provenance with the end time now; resumed runs keep the first start."""
+        if self.spec.provenance is None:
+            return None
+        prov = provenance.finish(self.spec.provenance)
+        if self.first_start:
+            prov["first_start"] = self.first_start
+        return prov
 
     def save(self, epoch_file: bool) -> None:
         payload = self._payload()  # collective: every rank takes part
@@ -294,6 +306,8 @@ class Trainer:
         self.epoch, self.step = int(ck["epoch"]), int(ck["step"])
         self.history, self.log_lines = list(ck["history"]), list(ck["log_lines"])
         self.partial = dict(ck["partial"])
+        earlier = ck.get("provenance") or {}
+        self.first_start = earlier.get("first_start") or earlier.get("start")
         rngs = ck["rng"]
         if len(rngs) == self.env.world:
             ckpt_io.set_rng_state(rngs[self.env.rank])
@@ -351,6 +365,7 @@ class Trainer:
         max_epoch = int(self.cfg["max_epoch"])
         signal_after = int(os.environ.get(SIGNAL_AFTER_ENV, "0") or 0)
         steps_here = 0
+        self._say(*self.log_lines)  # the header (and, resumed, the history so far)
         with _StopFlag() as stop:
             while self.epoch < max_epoch:
                 lr = self._start_epoch()
@@ -364,11 +379,11 @@ class Trainer:
                 )
                 loss_sum = torch.zeros((), device=self.env.device)
                 t0 = time.perf_counter()
-                bar = tqdm(
+                bar = progress.bar(
                     total=len(steps),
                     initial=self.step,
                     desc=f"epoch {self.epoch + 1}/{max_epoch}",
-                    disable=not self.env.is_main or not sys.stderr.isatty(),
+                    enabled=self.env.is_main,
                     leave=False,
                 )
                 alone_on_cpu = self.env.device.type == "cpu" and not self.env.distributed
@@ -511,11 +526,17 @@ class Trainer:
         }
         self.history.append(rec)
         self.log_lines.append(epoch_line(rec))
+        self._say(self.log_lines[-1])
         self.epoch, self.step = self.epoch + 1, 0
         self.partial = {"loss": 0.0, "seconds": 0.0}
         self.save(epoch_file=True)
         if self.env.is_main:
             write_reports(self.spec.layout, self.summary(), self.log_lines)
+
+    def _say(self, *lines: str) -> None:
+        """Print log lines as they happen (rank 0): the Slurm/Snakemake log shows progress."""
+        if self.env.is_main and lines:
+            print("\n".join(lines), flush=True)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -523,6 +544,7 @@ class Trainer:
             "world_size": self.env.world,
             "epochs": self.history,
             "completed_epochs": self.epoch,
+            "provenance": self._provenance(),
         }
 
     def finish(self) -> None:
@@ -539,6 +561,7 @@ class Trainer:
                 "model_meta": self.spec.model_meta,
                 "settings": self.spec.settings,
                 "val": last_val,
+                "provenance": self._provenance(),
             },
         )
         write_curves(self.spec.layout.curves, self.history)

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from lsat import progress
 from lsat.data.features import FeatureStore, FeatureWriter, partial_path
 from lsat.errors import LsatError
 from lsat.features.backends import Backend
 from lsat.io import DiskFull, check_free_space, is_disk_full
-from lsat.progress import tqdm
 
 
 def is_complete(out: Path) -> int | None:
@@ -80,7 +80,7 @@ def extract(
     try:
         with (
             ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
-            tqdm(
+            progress.bar(
                 total=len(ids),
                 initial=len(ids) - len(pending),
                 unit="img",
