@@ -12,7 +12,7 @@ import contextlib
 import copy
 import functools
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -190,10 +190,18 @@ class DatasetConfig:
     train: dict[str, Any]
     resources: dict[str, Any]
     paths: ResultPaths
+    sweep: dict[str, list[Any]] = field(default_factory=dict)
 
     @property
     def result_split(self) -> str:
         return self.train["result_split"] or self.train["splits"][-1]
+
+    @property
+    def runs(self) -> list[Any]:
+        """The runs of each split (:mod:`lsat.runs`): one per sweep combination and seed."""
+        from lsat.runs import runs
+
+        return runs(self.train, self.sweep)
 
 
 def dataset_config(cfg: dict[str, Any], name: str) -> DatasetConfig:
@@ -224,6 +232,7 @@ def dataset_config(cfg: dict[str, Any], name: str) -> DatasetConfig:
         train=train,
         resources=ds["resources"],
         paths=ResultPaths(cfg["results_dir"], name),
+        sweep=ds.get("sweep") or {},
     )
 
 

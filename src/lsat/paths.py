@@ -105,29 +105,31 @@ class ResultPaths:
     def answers(self) -> Path:
         return self.root / "vocab" / "answers.json"
 
-    def run_dir(self, split: str) -> Path:
-        return self.root / split
+    def run_dir(self, split: str, run: str = "") -> Path:
+        """``{split}/`` for the single run of a split, ``{split}/{run}/`` for a seed or sweep
+        run (``seed2``, ``model.name=mcan/seed2``; see :mod:`lsat.runs`)."""
+        return self.root / split / run if run else self.root / split
 
-    def checkpoint_dir(self, split: str) -> Path:
-        return self.run_dir(split) / "checkpoints"
+    def checkpoint_dir(self, split: str, run: str = "") -> Path:
+        return self.run_dir(split, run) / "checkpoints"
 
-    def final_model(self, split: str) -> Path:
-        return self.run_dir(split) / "model.pt"
+    def final_model(self, split: str, run: str = "") -> Path:
+        return self.run_dir(split, run) / "model.pt"
 
-    def train_metrics(self, split: str) -> Path:
-        return self.run_dir(split) / "metrics.json"
+    def train_metrics(self, split: str, run: str = "") -> Path:
+        return self.run_dir(split, run) / "metrics.json"
 
-    def train_log(self, split: str) -> Path:
-        return self.run_dir(split) / "log.txt"
+    def train_log(self, split: str, run: str = "") -> Path:
+        return self.run_dir(split, run) / "log.txt"
 
-    def curves(self, split: str) -> Path:
-        return self.run_dir(split) / "curves.png"
+    def curves(self, split: str, run: str = "") -> Path:
+        return self.run_dir(split, run) / "curves.png"
 
-    def val_predictions(self, split: str) -> Path:
-        return self.run_dir(split) / "val_predictions.json"
+    def val_predictions(self, split: str, run: str = "") -> Path:
+        return self.run_dir(split, run) / "val_predictions.json"
 
-    def val_metrics(self, split: str) -> Path:
-        return self.run_dir(split) / "val_metrics.json"
+    def val_metrics(self, split: str, run: str = "") -> Path:
+        return self.run_dir(split, run) / "val_metrics.json"
 
     @property
     def result_test(self) -> Path:

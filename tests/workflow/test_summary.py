@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -90,3 +91,108 @@ def test_bad_metrics_file_is_named(tmp_path):
     bad.write_text(json.dumps({"accuracy": 3}))
     with pytest.raises(LsatError, match=f"{bad}.*'overall'"):
         read_metrics(bad)
+
+
+def _sweep_config(tmp_path: Path, n_questions: int = 200) -> tuple[Path, dict]:
+    """Two models × two seeds on a val set whose answers are all 'yes'."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    anns = [
+        {
+            "question_id": q,
+            "image_id": 1,
+            "multiple_choice_answer": "yes",
+            "answer_type": "yes/no",
+            "answers": [{"answer": "yes"}] * 10,
+        }
+        for q in range(n_questions)
+    ]
+    (raw / "v2_mscoco_val2014_annotations.json").write_text(json.dumps({"annotations": anns}))
+    cfg = {
+        "results_dir": str(tmp_path / "results"),
+        "datasets": {
+            "demo": {
+                "format": "vqa",
+                "raw_dir": str(raw),
+                "train": {"splits": ["train"], "seeds": [1, 2]},
+                "sweep": {"model.name": ["mcan", "trar"]},
+            }
+        },
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path, cfg
+
+
+def _run_files(tmp_path: Path, run: str, right: int, n: int = 200) -> None:
+    """A run answering the first ``right`` questions correctly."""
+    folder = tmp_path / "results" / "demo" / "train" / run
+    folder.mkdir(parents=True)
+    preds = [{"question_id": q, "answer": "yes" if q < right else "no"} for q in range(n)]
+    (folder / "val_predictions.json").write_text(json.dumps(preds))
+    acc = 100 * right / n
+    (folder / "val_metrics.json").write_text(
+        json.dumps({"overall": acc, "perAnswerType": {"yes/no": acc}})
+    )
+
+
+def test_seeds_mean_std_and_paired_comparison(tmp_path, capsys):
+    cfg, _ = _sweep_config(tmp_path)
+    for run, right in [
+        ("model.name=mcan/seed1", 100),
+        ("model.name=mcan/seed2", 110),
+        ("model.name=trar/seed1", 150),
+        ("model.name=trar/seed2", 160),
+    ]:
+        _run_files(tmp_path, run, right)
+    out_html = tmp_path / "s.html"
+    assert main(["summary", "--config", str(cfg), "--out", str(out_html)]) == 0
+    text = capsys.readouterr().out
+    assert "mean ± std over n seeds" in text
+    row = next(line for line in text.splitlines() if "model.name=trar" in line and "demo" in line)
+    assert row.split()[:5] == ["demo", "train", "model.name=trar", "trar", "2"]
+    assert "77.50 ± 3.54" in row  # (75, 80): mean 77.5, sample std 3.54
+    line = next(x for x in text.splitlines() if x.startswith("train/model.name=trar - "))
+    assert "+25.00 points on 200 val questions" in line and "beyond question noise" in line
+    page = out_html.read_text()
+    assert "data:image/png;base64," in page and "77.50 ± 3.54" in page
+
+    assert main(["summary", "--config", str(cfg), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)["datasets"][0]
+    trar = next(c for c in data["configurations"] if c["config"] == "model.name=trar")
+    assert trar["n"] == 2 and trar["seeds"] == [1, 2] and trar["overall"]["values"] == [75, 80]
+    assert trar["overall"]["std"] == pytest.approx(3.5355, abs=1e-4)
+    comp = data["comparisons"][0]
+    assert (comp["a"], comp["b"], comp["difference"]) == (
+        "train/model.name=mcan",
+        "train/model.name=trar",
+        25.0,
+    )
+    low, high = comp["ci95"]
+    assert 0 < low < 25 < high  # the interval around a real difference excludes 0
+
+
+def test_bootstrap_interval_contains_zero_for_equal_runs():
+    from lsat.stats import paired_bootstrap
+
+    rng = np.random.default_rng(1)
+    a = [{q: float(rng.random() < 0.6) for q in range(300)}]
+    b = [{q: float(rng.random() < 0.6) for q in range(300)}]
+    paired = paired_bootstrap(a, b)
+    assert paired.low < 0 < paired.high and paired.n_questions == 300
+    assert paired_bootstrap(a, b).as_dict() == paired.as_dict()  # fixed seed: reproducible
+
+
+def test_several_runs_need_a_run_id(tmp_path):
+    from lsat.engine.fit import load_run_config
+
+    cfg, _ = _sweep_config(tmp_path)
+    with pytest.raises(LsatError, match=r"defines 4 runs per split.*model.name=mcan/seed1"):
+        load_run_config(cfg, "demo", [], None)
+    ds, run = load_run_config(cfg, "demo", [], "model.name=trar/seed2")
+    assert (ds.model["name"], ds.train["seed"], run.variant) == ("trar", 2, "model.name=trar")
+    assert (
+        ds.paths.run_dir("train", run.id) == tmp_path / "results/demo/train/model.name=trar/seed2"
+    )
+    with pytest.raises(LsatError, match="has no run 'seed3'"):
+        load_run_config(cfg, "demo", [], "seed3")

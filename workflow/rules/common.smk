@@ -11,7 +11,7 @@ import yaml
 from snakemake.exceptions import WorkflowError
 
 from lsat import paths as lp
-from lsat.config import dataset_config, validate_config
+from lsat.config import dataset_config, set_dotted, validate_config
 from lsat.errors import LsatError
 from lsat.provenance import sidecar_path
 
@@ -77,14 +77,55 @@ def _alternatives(values):
     return "|".join(re.escape(v) for v in sorted(set(values), key=len, reverse=True))
 
 
+def run_dirs(ds, split):
+    """``split`` itself, or ``split/RUN`` for each seed/sweep run (lsat.runs)."""
+    return [f"{split}/{run.id}" if run.id else split for run in ds.runs]
+
+
+# The {split} wildcard names a run folder: a split, or split/RUN with seeds or a sweep.
+_RUN_DIRS = {s for fmt in lp.FORMATS for s in lp.TRAINING_SPLITS[fmt]}
+for _ds in DATASETS.values():
+    _RUN_DIRS |= {d for s in lp.TRAINING_SPLITS[_ds.format] for d in run_dirs(_ds, s)}
+
+
 wildcard_constraints:
     dataset=_alternatives(DATASETS),
-    split=_alternatives(s for fmt in lp.FORMATS for s in lp.TRAINING_SPLITS[fmt]),
+    split=_alternatives(_RUN_DIRS),
     image_set=_alternatives(s for fmt in lp.FORMATS for s in lp.IMAGE_SETS[fmt]),
 
 
 def ds_of(wildcards):
     return DATASETS[wildcards.dataset]
+
+
+def split_of(wildcards):
+    """The training split of a run folder (``train/seed2`` → ``train``)."""
+    return wildcards.split.partition("/")[0]
+
+
+def run_flag(wildcards):
+    """`` --run RUN`` for a seed/sweep run, nothing for a split's single run."""
+    run = wildcards.split.partition("/")[2]
+    return f" --run {run}" if run else ""
+
+
+_run_cfgs = {}
+
+
+def run_ds(wildcards):
+    """The settings of one run: the dataset's with the run's seed and sweep values."""
+    ds = ds_of(wildcards)
+    run_id = wildcards.split.partition("/")[2]
+    key = (ds.name, run_id)
+    if key not in _run_cfgs:
+        run = next(r for r in ds.runs if r.id == run_id)
+        cfg = copy.deepcopy(CFG)
+        for k, v in run.overrides.items():
+            set_dotted(cfg, f"datasets.{ds.name}.{k}", v)
+        _run_cfgs[key] = dataset_config(
+            validate_config(cfg, source="Snakemake config"), ds.name
+        )
+    return _run_cfgs[key]
 
 
 def qsets_needed(ds):
@@ -211,7 +252,7 @@ def _fit_image_sets(ds):
 def train_input(wildcards):
     ds = ds_of(wildcards)
     rp = ds.paths
-    qsets = sorted(set(lp.split_parts(ds.format, wildcards.split)) | {"val"})
+    qsets = sorted(set(lp.split_parts(ds.format, split_of(wildcards))) | {"val"})
     files = {
         "features": [str(rp.features(s)) for s in _fit_image_sets(ds)],
         "vocab": str(rp.vocab),
@@ -280,12 +321,10 @@ def evaluate_input(wildcards):
 def evaluate_args(wildcards, input):
     """Format flags, and the split so that a split trained on val is labelled as such."""
     ds = ds_of(wildcards)
+    split = split_of(wildcards)  # a seed/sweep run folder is labelled by its split
     if ds.format == "clevr":
-        return f"--format clevr --split {wildcards.split}"
-    return (
-        f"--annotations {input.annotations} --eval-version {ds.eval_version}"
-        f" --split {wildcards.split}"
-    )
+        return f"--format clevr --split {split}"
+    return f"--annotations {input.annotations} --eval-version {ds.eval_version} --split {split}"
 
 
 def predict_test_input(wildcards):
@@ -294,7 +333,7 @@ def predict_test_input(wildcards):
     return checked(
         ds,
         {
-            "model": str(rp.final_model(ds.result_split)),
+            "model": str(rp.final_model(ds.result_split, ds.runs[0].id)),
             "features": str(rp.features(lp.IMAGE_SETS[ds.format][2])),
             "vocab": str(rp.vocab),
             "answers": str(rp.answers),
@@ -304,7 +343,10 @@ def predict_test_input(wildcards):
 
 
 def result_split_of(wildcards):
-    return ds_of(wildcards).result_split
+    """The split (and first run) whose model writes the test result file."""
+    ds = ds_of(wildcards)
+    run = ds.runs[0].id
+    return ds.result_split + (f" --run {run}" if run else "")
 
 
 # ---- resources ---------------------------------------------------------------------------
@@ -354,10 +396,29 @@ def dataset_targets(name):
     ds = DATASETS[name]
     files = result_files(name)
     for split in ds.train["splits"]:
-        files += [str(ds.paths.final_model(split)), str(ds.paths.val_metrics(split))]
+        for run in ds.runs:
+            files += [
+                str(ds.paths.final_model(split, run.id)),
+                str(ds.paths.val_metrics(split, run.id)),
+            ]
     if ds.finetune:
         files.append(str(ds.paths.final_model("finetune")))
     files.append(summary_path(name))
+    return files
+
+
+def summary_input(wildcards):
+    """Every run's val metrics; with several runs also their predictions (the paired
+    comparison of `lsat summary` scores each question)."""
+    ds = ds_of(wildcards)
+    metrics, preds = [], []
+    for split in ds.train["splits"]:
+        for run in ds.runs:
+            metrics.append(str(ds.paths.val_metrics(split, run.id)))
+            preds.append(str(ds.paths.val_predictions(split, run.id)))
+    files = {"metrics": metrics, "results": result_files(ds.name)}
+    if len(ds.runs) > 1:
+        files["predictions"] = preds
     return files
 
 

@@ -19,9 +19,11 @@ rule predict_val:
         runtime=res("runtime"),
     params:
         config=CONFIG_FILE,
+        split=split_of,
+        run=run_flag,
     shell:
         "lsat predict --config {params.config} --dataset {wildcards.dataset}"
-        " --split {wildcards.split} --on val > {log} 2>&1"
+        " --split {params.split}{params.run} --on val > {log} 2>&1"
 
 
 rule evaluate_val:

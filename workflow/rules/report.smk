@@ -4,11 +4,7 @@
 
 rule summary:
     input:
-        metrics=lambda wildcards: [
-            str(ds_of(wildcards).paths.val_metrics(s))
-            for s in ds_of(wildcards).train["splits"]
-        ],
-        results=lambda wildcards: result_files(wildcards.dataset),
+        unpack(summary_input),
     output:
         report(
             str(P.root / "val_summary.html"),

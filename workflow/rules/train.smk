@@ -28,16 +28,19 @@ rule train:
         runtime=res("runtime"),
     params:
         config=CONFIG_FILE,
-        model=lambda wildcards: ds_of(wildcards).model,
+        # The run's own settings: adding a seed or sweep value does not rerun other runs.
+        model=lambda wildcards: run_ds(wildcards).model,
         train=lambda wildcards: {
             k: v
-            for k, v in ds_of(wildcards).train.items()
-            if k not in ("splits", "result_split")
+            for k, v in run_ds(wildcards).train.items()
+            if k not in ("splits", "result_split", "seeds")
         },
+        split=split_of,
+        run=run_flag,
         nproc=nproc_flag,
     shell:
         "lsat train --config {params.config} --dataset {wildcards.dataset}"
-        " --split {wildcards.split}{params.nproc} > {log} 2>&1"
+        " --split {params.split}{params.run}{params.nproc} > {log} 2>&1"
 
 
 # The maintainers' recipe for test-dev (lsat.engine.finetune): continue a trained split's

@@ -101,6 +101,13 @@ def _common(p: argparse.ArgumentParser, split_required: bool = True) -> None:
         metavar="KEY=VALUE",
         help="override relative to the dataset, e.g. train.max_epoch=3 (repeatable)",
     )
+    p.add_argument(
+        "--run",
+        default=None,
+        metavar="ID",
+        help="one of the split's seed/sweep runs, e.g. seed2 or model.name=mcan/seed1 "
+        "(needed when train.seeds or sweep define several)",
+    )
 
 
 def _train_argv(args: argparse.Namespace) -> list[str]:
@@ -108,6 +115,7 @@ def _train_argv(args: argparse.Namespace) -> list[str]:
     argv += ["--split", args.split]
     for s in args.sets:
         argv += ["--set", s]
+    argv += ["--run", args.run] if args.run else []
     argv += ["--resume"] if args.resume else []
     argv += ["--restart"] if args.restart else []
     return argv
@@ -129,7 +137,9 @@ def _train(args: argparse.Namespace) -> int:
         return distributed.relaunch(nproc, _train_argv(args))
     mode = "require" if args.resume else "restart" if args.restart else "auto"
     try:
-        summary = train_run(args.config, args.dataset, args.split, args.sets, resume=mode)
+        summary = train_run(
+            args.config, args.dataset, args.split, args.sets, resume=mode, run=args.run
+        )
     except TrainingInterrupted as stop:
         print(f"lsat train: {stop}; checkpoint written, rerun to resume", file=sys.stderr)
         distributed.mark_interrupted(stop.exit_code)
@@ -152,7 +162,16 @@ def _predict(args: argparse.Namespace) -> int:
         out, metrics_out, split = scored_paths(args, Path(args.model))
     gumbel = None if args.gumbel_eval is None else (args.gumbel_eval, args.gumbel_seed)
     written = predict_run(
-        args.config, args.dataset, split, args.on, out, args.sets, args.model, metrics_out, gumbel
+        args.config,
+        args.dataset,
+        split,
+        args.on,
+        out,
+        args.sets,
+        args.model,
+        metrics_out,
+        gumbel,
+        run=args.run,
     )
     msg = f"lsat predict: wrote {written['predictions']}"
     if "metrics" in written:

@@ -30,6 +30,8 @@ from lsat.engine.trainer import TrainSpec, seed_everything, train
 from lsat.errors import LsatError
 from lsat.io import parsed_once
 from lsat.paths import question_file, split_parts
+from lsat.runs import Run
+from lsat.runs import find as find_run
 
 # Train keys that change speed or bookkeeping but not the trained weights.
 _NEUTRAL_TRAIN_KEYS = (
@@ -40,14 +42,29 @@ _NEUTRAL_TRAIN_KEYS = (
     "residency_fallback",
     "compile",
     "cpu_threads",
+    "seeds",
 )
 
 
-def load_dataset_config(config: str | Path, dataset: str, sets: list[str]) -> DatasetConfig:
-    """The dataset's settings with ``key=value`` overrides relative to ``datasets.<name>``."""
-    overrides = dict(parse_override(s) for s in sets)
+def load_dataset_config(
+    config: str | Path, dataset: str, sets: list[str], extra: dict[str, Any] | None = None
+) -> DatasetConfig:
+    """The dataset's settings with ``key=value`` overrides relative to ``datasets.<name>``
+    (``extra`` first, then ``sets``, so the command line has the last word)."""
+    overrides = {**(extra or {}), **dict(parse_override(s) for s in sets)}
     cfg = load_config(config, {f"datasets.{dataset}.{k}": v for k, v in overrides.items()})
     return dataset_config(cfg, dataset)
+
+
+def load_run_config(
+    config: str | Path, dataset: str, sets: list[str], run: str | None
+) -> tuple[DatasetConfig, Run]:
+    """The settings of one run (seed and sweep values of :mod:`lsat.runs` applied)."""
+    base = load_dataset_config(config, dataset, sets)
+    chosen = find_run(base.runs, run, f"dataset {dataset!r}")
+    if chosen.id == "" and chosen.seed == base.train["seed"]:
+        return base, chosen
+    return load_dataset_config(config, dataset, sets, chosen.overrides), chosen
 
 
 def _settings(ds: DatasetConfig, split: str) -> dict[str, Any]:
@@ -142,16 +159,26 @@ def train_run(
     *,
     resume: str = "auto",
     layout: RunLayout | None = None,
+    run: str | None = None,
 ) -> dict[str, Any]:
-    """Train ``dataset`` on ``split``; ``resume``: auto (if last exists), require or restart."""
-    ds = load_dataset_config(config, dataset, sets or [])
+    """Train ``dataset`` on ``split``; ``resume``: auto (if last exists), require or restart.
+
+    ``run`` names one of the split's seed/sweep runs (:mod:`lsat.runs`); it is needed when
+    the dataset has several, unless ``layout`` places the files (run.py). The fine-tune
+    (``split`` finetune) is one run of the base settings.
+    """
+    if (layout is not None and run is None) or is_finetune(split):
+        ds, run_id = load_dataset_config(config, dataset, sets or []), ""
+    else:
+        ds, chosen = load_run_config(config, dataset, sets or [], run)
+        run_id = chosen.id
     start = None
     if is_finetune(split):  # the maintainers' recipe (lsat.engine.finetune)
         ds, data_split, source, epoch = finetune_config(ds)
         qsets, start = split_parts(ds.format, data_split), (source, epoch)
     else:
         qsets = split_parts(ds.format, split)
-    layout = layout or RunLayout.for_split(ds.paths, split)
+    layout = layout or RunLayout.for_split(ds.paths, split, run_id)
     if resume == "require" and not layout.last.is_file():
         raise LsatError(f"--resume: no checkpoint to resume from at {layout.last}")
     env = distributed.setup()
@@ -316,24 +343,32 @@ def predict_run(
     model_path: str | Path | None = None,
     metrics_out: str | Path | None = None,
     gumbel: tuple[float, int] | None = None,
+    run: str | None = None,
 ) -> dict[str, Any]:
-    """Predict ``on`` (val or test) with the final model of ``split``; write the files.
+    """Predict ``on`` (val or test) with the final model of ``split`` (and ``run``).
 
     ``gumbel`` = (τ, seed): on val, also score the official noisy test of hard routing and
     record it next to the deterministic scores (``gumbel_eval`` in the metrics).
 
     Val predictions and metrics written into the run folder (the default paths) hold its
     lock, so they never mix with a training writing there."""
+    from lsat.provenance import now
+
+    start = now()
     if on not in ("val", "test"):
         raise LsatError(f"--on {on!r}: expected val or test")
-    ds = load_dataset_config(config, dataset, sets or [])
+    if (model_path and run is None) or is_finetune(split):
+        ds, run_id = load_dataset_config(config, dataset, sets or []), ""
+    else:
+        ds, chosen = load_run_config(config, dataset, sets or [], run)
+        run_id = chosen.id
     run_parts(ds, split)
-    path = Path(model_path) if model_path else ds.paths.final_model(split)
-    run = RunLayout.for_split(ds.paths, split)
+    path = Path(model_path) if model_path else ds.paths.final_model(split, run_id)
+    layout = RunLayout.for_split(ds.paths, split, run_id)
     into_run = on == "val" and (out is None or metrics_out is None)
     # parsed_once: the set's files serve its dataset, then the scorer or the result check.
-    with _writer_lock(run, into_run and run.checkpoint_dir.parent.is_dir()), parsed_once():
-        return _predict(ds, split, on, path, out, metrics_out, gumbel)
+    with _writer_lock(layout, into_run and layout.checkpoint_dir.parent.is_dir()), parsed_once():
+        return _predict(ds, split, on, path, out, metrics_out, start, run_id, gumbel)
 
 
 def _predict(
@@ -343,12 +378,12 @@ def _predict(
     path: Path,
     out: str | Path | None,
     metrics_out: str | Path | None,
+    start: str,
+    run_id: str,
     gumbel: tuple[float, int] | None = None,
 ) -> dict[str, Any]:
     from lsat.engine.predict import load_checkpoint_model, predict_answers, write_predictions
-    from lsat.provenance import now
 
-    start = now()
     device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
     configure_cpu(ds.train, device)
     residency = ds.train["feature_residency"]
@@ -386,7 +421,7 @@ def _predict(
     prov["start"] = start
     trained_on = meta.get("trained_on")
     return write_predictions(
-        ds, split, on, answers, out_path, metrics_path, trained_on, noisy, prov
+        ds, split, on, answers, out_path, metrics_path, trained_on, noisy, prov, run_id
     )
 
 

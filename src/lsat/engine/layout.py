@@ -21,14 +21,14 @@ class RunLayout:
     ckpt_suffix: str = ".pt"
 
     @classmethod
-    def for_split(cls, paths: ResultPaths, split: str) -> RunLayout:
-        """The conventional layout ``results/{dataset}/{split}/`` of ``lsat train``."""
+    def for_split(cls, paths: ResultPaths, split: str, run: str = "") -> RunLayout:
+        """The conventional layout ``results/{dataset}/{split}[/{run}]/`` of ``lsat train``."""
         return cls(
-            checkpoint_dir=paths.checkpoint_dir(split),
-            final_model=paths.final_model(split),
-            metrics=paths.train_metrics(split),
-            log=paths.train_log(split),
-            curves=paths.curves(split),
+            checkpoint_dir=paths.checkpoint_dir(split, run),
+            final_model=paths.final_model(split, run),
+            metrics=paths.train_metrics(split, run),
+            log=paths.train_log(split, run),
+            curves=paths.curves(split, run),
         )
 
     @classmethod

@@ -159,6 +159,7 @@ def write_predictions(
     trained_on: str | None = None,
     noisy: tuple[float, int, dict[int, str]] | None = None,
     prov: dict[str, Any] | None = None,
+    run: str = "",
 ) -> dict[str, Any]:
     """Write the files of ``lsat predict``; return what was written (paths, metrics).
 
@@ -168,7 +169,7 @@ def write_predictions(
     (``X.provenance.json``); the val metrics carry it inside."""
     entries = [{"question_id": q, "answer": a} for q, a in sorted(answers.items())]
     if on == "val":
-        path = out or ds.paths.val_predictions(split)
+        path = out or ds.paths.val_predictions(split, run)
         write_result(path, entries, list(answers))
         _write_sidecar(path, prov)
         from lsat.engine.finetune import run_parts
@@ -192,7 +193,7 @@ def write_predictions(
             }
         if prov is not None:
             metrics["provenance"] = provenance.finish(prov)
-        write_json_atomic(metrics_out or ds.paths.val_metrics(split), metrics)
+        write_json_atomic(metrics_out or ds.paths.val_metrics(split, run), metrics)
         return {"predictions": str(path), "metrics": metrics}
     qfile = question_file(ds.raw_dir, ds.format, "test")
     if ds.format == "clevr":
