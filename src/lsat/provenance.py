@@ -131,11 +131,11 @@ def versions() -> dict[str, Any]:
     cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
     return {
         "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "cudnn": cudnn,
-        "numpy": numpy.__version__,
-        "h5py": h5py.__version__,
+        "torch": str(torch.__version__),  # TorchVersion is not a plain str (weights_only)
+        "cuda": None if torch.version.cuda is None else str(torch.version.cuda),
+        "cudnn": None if cudnn is None else int(cudnn),
+        "numpy": str(numpy.__version__),
+        "h5py": str(h5py.__version__),
         "lsat": __version__,
     }
 
