@@ -32,6 +32,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/snakefmt --check Snakefile workflow
 	$(BIN)/snakemake --lint
+	$(BIN)/lsat dvc-yaml --check
 
 # Lint, unit tests, the demo DAG (Snakemake), DVC round trip, the Slurm run.
 test: system-deps $(STAMP) lint

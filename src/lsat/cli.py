@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "lsat.engine.commands",
     "lsat.summary",
     "lsat.provenance",
+    "lsat.dvcgen",
 )
 
 

@@ -119,6 +119,10 @@ class ResultPaths:
     def train_metrics(self, split: str, run: str = "") -> Path:
         return self.run_dir(split, run) / "metrics.json"
 
+    def train_epochs(self, split: str, run: str = "") -> Path:
+        """Per-epoch metrics as TSV (what `dvc plots` reads)."""
+        return self.run_dir(split, run) / "metrics.tsv"
+
     def train_log(self, split: str, run: str = "") -> Path:
         return self.run_dir(split, run) / "log.txt"
 

@@ -1,8 +1,9 @@
 """Helpers of the workflow tests: a private copy of the workflow per test, so that tests
 never run Snakemake or DVC in the repository itself.
 
-``project(tmp_path)`` copies Snakefile, workflow/ (schema link resolved), dvc.yaml and the
-DVC settings into a temporary folder and writes a tiny config there as config/config.yaml:
+``project(tmp_path)`` copies Snakefile, workflow/ (schema link resolved), the code (for
+DVC's dependency on src/lsat) and the DVC settings into a temporary folder, writes a tiny
+config there as config/config.yaml and dvc.yaml generated from it (`lsat dvc-yaml`):
 a few dozen 32-pixel images, 2×2-pixel grid cells and a one-layer model trained for one
 epoch, so a whole DAG runs in well under a minute on two cores.
 """
@@ -100,15 +101,27 @@ def make_project(dest: Path, config: dict[str, Any] | None = None) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy2(REPO / "Snakefile", dest / "Snakefile")
     shutil.copytree(REPO / "workflow", dest / "workflow", symlinks=False)
-    shutil.copy2(REPO / "dvc.yaml", dest / "dvc.yaml")
     shutil.copy2(REPO / ".dvcignore", dest / ".dvcignore")
+    # The code the DVC stages depend on (src/lsat); the venv still imports the repository's.
+    shutil.copytree(
+        REPO / "src" / "lsat", dest / "src" / "lsat", ignore=shutil.ignore_patterns("__pycache__")
+    )
     (dest / "config").mkdir(exist_ok=True)
     write_config(dest, config if config is not None else tiny_config())
     return dest
 
 
 def write_config(project: Path, config: dict[str, Any]) -> None:
-    (project / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    """Write config/config.yaml and the dvc.yaml generated from it (as `lsat dvc-yaml`)."""
+    from lsat.dvcgen import generate
+    from lsat.errors import LsatError
+
+    path = project / "config" / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    try:
+        (project / "dvc.yaml").write_text(generate(path))
+    except LsatError:  # tests of invalid configs: Snakemake must be the one to refuse it
+        (project / "dvc.yaml").unlink(missing_ok=True)
 
 
 def snakemake(project: Path, *args: str, timeout: float = 300, check: bool = True):

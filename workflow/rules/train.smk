@@ -8,6 +8,7 @@ rule train:
     output:
         model=P.final_model("{split}"),
         metrics=P.train_metrics("{split}"),
+        epochs=P.train_epochs("{split}"),
         log=P.train_log("{split}"),
         curves=report(
             P.curves("{split}"),

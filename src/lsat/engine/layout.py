@@ -56,6 +56,11 @@ class RunLayout:
         return self.checkpoint_dir.with_name(f".{self.checkpoint_dir.name}.lock")
 
     @property
+    def epochs_tsv(self) -> Path:
+        """Per-epoch metrics as TSV beside ``metrics.json`` (``metrics.tsv``)."""
+        return self.metrics.with_suffix(".tsv")
+
+    @property
     def last(self) -> Path:
         """The newest checkpoint (end of an epoch or an interrupt): what a resume reads."""
         return self.checkpoint_dir / f"last{self.ckpt_suffix}"

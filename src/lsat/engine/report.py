@@ -64,7 +64,28 @@ def run_facts(model: Any, train: dict[str, Any], world: int, device: Any) -> lis
 
 def write_reports(layout: RunLayout, summary: dict[str, Any], log_lines: list[str]) -> None:
     write_json_atomic(layout.metrics, summary)
+    write_text_atomic(layout.epochs_tsv, epochs_tsv(summary["epochs"]))
     write_text_atomic(layout.log, "\n".join(log_lines) + "\n")
+
+
+def epochs_tsv(epochs: list[dict[str, Any]]) -> str:
+    """One row per epoch (loss, lr, speed, τ, val accuracy overall and per type): the
+    per-epoch metrics in the flat form `dvc plots` reads."""
+    types: list[str] = []
+    for rec in epochs:
+        val = rec.get("val") or {}
+        for t in val.get("perAnswerType") or val.get("perCategory") or {}:
+            if t not in types:
+                types.append(t)
+    header = ["epoch", "loss", "lr", "seconds", "samples_per_s", "tau", "val_overall"]
+    rows = ["\t".join(header + [f"val_{t}".replace(" ", "_") for t in types])]
+    for rec in epochs:
+        val = rec.get("val") or {}
+        detail = val.get("perAnswerType") or val.get("perCategory") or {}
+        cells = [rec["epoch"], rec["loss"], rec["lr"], rec["seconds"], rec["samples_per_s"]]
+        cells += [rec.get("tau"), val.get("overall")] + [detail.get(t) for t in types]
+        rows.append("\t".join("" if c is None else f"{c:.6g}" for c in cells))
+    return "\n".join(rows) + "\n"
 
 
 def write_curves(path: Path, epochs: list[dict[str, Any]]) -> None:
