@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ def _unavailable(reason: str):
 
 
 @pytest.fixture(scope="module")
-def slurm_env() -> dict[str, str]:
+def slurm_env() -> Iterator[dict[str, str]]:
     missing = [c for c in ("slurmctld", "slurmd", "sbatch", "munged") if not shutil.which(c)]
     if missing:
         _unavailable(
@@ -47,7 +48,14 @@ def slurm_env() -> dict[str, str]:
     if proc.returncode != 0:
         _unavailable(f"scripts/slurm/start.sh failed:\n{proc.stdout}{proc.stderr}")
     conf = proc.stdout.strip().splitlines()[-1].split("=", 1)[1]
-    return {"SLURM_CONF": conf}
+    yield {"SLURM_CONF": conf}
+    # Stop the daemons this module started; a cluster that was already up stays up.
+    if "Slurm already running" not in proc.stdout:
+        subprocess.run(
+            ["timeout", "-k", "5", "30", str(REPO / "scripts" / "slurm" / "stop.sh")],
+            capture_output=True,
+            text=True,
+        )
 
 
 def test_demo_through_slurm_with_ddp_training(slurm_env, tmp_path, monkeypatch):

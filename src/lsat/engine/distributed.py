@@ -2,7 +2,9 @@
 
 A training process learns its place from the environment: torchrun sets ``RANK``,
 ``WORLD_SIZE`` and ``LOCAL_RANK``; ``srun`` sets ``SLURM_PROCID``, ``SLURM_NTASKS`` and
-``SLURM_LOCALID`` (``MASTER_ADDR``/``MASTER_PORT`` default to localhost:29500 there). With
+``SLURM_LOCALID``; there ``MASTER_ADDR`` is the job's first host (``SLURM_JOB_NODELIST``)
+and ``MASTER_PORT`` derives from ``SLURM_JOB_ID`` (:mod:`lsat.engine.slurmenv`), so the
+ranks of a multi-node job find each other. With
 neither, the process is alone (world size 1, no process group). ``lsat train --nproc N``
 re-executes the same command under ``torch.distributed.run`` so a Snakemake/SLURM rule with
 ``gpu: N`` gets N processes without knowing about torchrun.
@@ -28,6 +30,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from lsat.engine.slurmenv import rendezvous
 from lsat.errors import LsatError
 
 INTERRUPT_MARKER_ENV = "LSAT_INTERRUPT_MARKER"
@@ -71,8 +74,9 @@ def setup(use_cuda: bool | None = None) -> DistEnv:
         torch.cuda.set_device(device)
     if world == 1:
         return DistEnv(device=device)
-    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-    os.environ.setdefault("MASTER_PORT", "29500")
+    # Multi-node srun: the job's first host and a port of the job (lsat.engine.slurmenv).
+    addr, port = rendezvous(os.environ)
+    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = addr, str(port)
     os.environ["RANK"], os.environ["WORLD_SIZE"] = str(rank), str(world)
     if not dist.is_initialized():
         dist.init_process_group(
