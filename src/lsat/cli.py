@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "lsat.summary",
     "lsat.provenance",
     "lsat.dvcgen",
+    "lsat.analyze",
 )
 
 

@@ -385,3 +385,33 @@ def test_each_json_input_parsed_once_per_command(world, monkeypatch):
         repeated = sorted({name for name in parses if parses.count(name) > 1})
         assert parses and not repeated, (command[0], command[-1], parses)
     assert "v2_OpenEnded_mscoco_test2015_questions.json" in parses
+
+
+def test_analyze_writes_the_routing_figure(world, capsys):
+    """`lsat analyze` on a tiny trained TRAR demo run: routing PNG + JSON, attention map."""
+    root, cfg = world
+    c = ["--config", str(cfg), "--dataset", "demo", "--split", "train"]
+    run = root / "results" / "demo" / "train"
+    if not (run / "model.pt").is_file():
+        assert main(["train", *c]) == 0
+    assert main(["analyze", *c, "--examples", "2"]) == 0
+    assert "routing.png" in capsys.readouterr().out
+    folder = run / "analysis"
+    assert (folder / "routing.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    routing = json.loads((folder / "routing.json").read_text())
+    assert routing["orders"] == TINY_MODEL["orders"] and len(routing["layers"]) == 1
+    types = routing["by_type"]
+    assert "how many" in types and sum(t["n"] for t in types.values()) > 0
+    for entry in types.values():
+        assert abs(sum(entry["mean"][0]) - 1) < 1e-4  # weights over the orders sum to 1
+    attention = json.loads((folder / "attention.json").read_text())
+    assert len(attention) == 2 and attention[0]["image"].endswith(".png")
+    assert abs(sum(attention[0]["attention"]) - 1) < 1e-4
+    assert (folder / "attention.png").is_file()
+    # The summary page includes the figures.
+    if not (run / "val_metrics.json").is_file():
+        assert main(["predict", *c, "--on", "val"]) == 0
+    page = root / "page.html"
+    assert main(["summary", "--config", str(cfg), "--dataset", "demo", "--out", str(page)]) == 0
+    html = page.read_text()
+    assert "analysis/routing.png" in html and html.count("data:image/png;base64,") >= 2
