@@ -148,11 +148,14 @@ def _run_stages(
     )
     questions = str(lp.question_file(ds.raw_dir, fmt, "val"))
     ann = lp.annotation_file(ds.raw_dir, fmt, "val")
-    extra = "--format clevr" if ann is None else f"--annotations {ann}"
+    extra = (
+        "--format clevr" if ann is None else f"--annotations {ann} --eval-version {ds.eval_version}"
+    )
     evaluate = _stage(
         f"lsat evaluate --questions {questions} {extra} --predictions {preds} "
         f"--out {rp.val_metrics(split, run)}",
         [str(preds), *_raw(ds, ["val"])],
+        [f"datasets.{ds.name}.eval_version"],
         metrics=[str(rp.val_metrics(split, run))],
     )
     tail = (ds.name, split, run)
