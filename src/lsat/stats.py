@@ -34,9 +34,13 @@ def mean_std(values: list[float]) -> tuple[float, float | None]:
     return mean, math.sqrt(var)
 
 
-def question_scores(fmt: str, raw_dir: str | Path, predictions: str | Path) -> dict[int, float]:
-    """{question id: accuracy in 0..1} of a val predictions file, as the official metric."""
-    from lsat.engine.evaluation import question_accuracy, read_predictions
+def question_scores(
+    fmt: str, raw_dir: str | Path, predictions: str | Path, version: str = "2021"
+) -> dict[int, float]:
+    """{question id: accuracy in 0..1} of a val predictions file, as the official metric
+    (VQA: evaluation ``version``, 2021 or legacy)."""
+    from lsat.engine.evaluation import read_predictions
+    from lsat.engine.vqa_eval import question_accuracy
     from lsat.paths import annotation_file
 
     preds = read_predictions(predictions)
@@ -53,7 +57,7 @@ def question_scores(fmt: str, raw_dir: str | Path, predictions: str | Path) -> d
             f"{predictions} has no answer for {len(missing)} val question(s) (e.g. {missing[:5]})"
         )
     return {
-        qid: question_accuracy(preds[qid], [a["answer"] for a in ann["answers"]])
+        qid: question_accuracy(preds[qid], [a["answer"] for a in ann["answers"]], version)
         for qid, ann in anns.items()
     }
 

@@ -175,7 +175,8 @@ def compare_groups(ds: Any, a: Group, b: Group) -> dict[str, Any]:
                 f"comparing {a.label} with {b.label} needs the val predictions: "
                 f"{', '.join(missing)} not found"
             )
-        scores[g.label] = [question_scores(ds.format, ds.raw_dir, f) for f in files]
+        version = ds.eval_version
+        scores[g.label] = [question_scores(ds.format, ds.raw_dir, f, version) for f in files]
     paired = paired_bootstrap(scores[a.label], scores[b.label])
     return {
         "split": a.split,
