@@ -219,6 +219,11 @@ def dataset_config(cfg: dict[str, Any], name: str) -> DatasetConfig:
             train[key] = copy.deepcopy(value)
     check_train(train, f"datasets.{name}.train")
     check_finetune(ds.get("finetune"), train, f"datasets.{name}")
+    if ds.get("finetune") and ((train.get("seeds") or [0])[1:] or ds.get("sweep")):
+        raise LsatError(
+            f"datasets.{name}: finetune continues one run of from_split, but train.seeds or "
+            "sweep define several; fine-tune a single-run dataset entry instead"
+        )
     return DatasetConfig(
         name=name,
         format=fmt,

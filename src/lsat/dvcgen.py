@@ -116,8 +116,29 @@ def dataset_stages(ds: DatasetConfig, config_file: str) -> dict[str, dict[str, A
     for split in ds.train["splits"]:
         for run in ds.runs:
             stages.update(_run_stages(ds, c, split, run.id, vocab))
+    if ds.finetune:
+        stages[_name("finetune", ds.name)] = _finetune_stage(ds, c, vocab)
     stages.update(_result_stages(ds, c, vocab))
     return stages
+
+
+def _finetune_stage(ds: DatasetConfig, c: str, vocab: list[str]) -> dict[str, Any]:
+    """The maintainers' fine-tune (lsat.engine.finetune): one run of the base settings."""
+    rp, ft, ft_split = ds.paths, ds.finetune or {}, "finetune"
+    qsets = sorted(set(lp.split_parts(ds.format, ft["split"])) | {"val"})
+    deps = [str(rp.final_model(ft["from_split"]))]
+    deps += [str(rp.features(s)) for s in lp.IMAGE_SETS[ds.format][:2]] + vocab
+    return _stage(
+        f"lsat train {c} --split finetune{_nproc(ds)}",
+        deps + _raw(ds, qsets),
+        [f"datasets.{ds.name}.{k}" for k in ("finetune", "model", "train")],
+        outs=[str(rp.final_model(ft_split)), str(rp.train_log(ft_split))],
+        plots=[
+            {str(rp.train_epochs(ft_split)): {"x": "epoch", "y": "loss"}},
+            str(rp.train_metrics(ft_split)),
+            str(rp.curves(ft_split)),
+        ],
+    )
 
 
 def _run_stages(
@@ -149,7 +170,9 @@ def _run_stages(
     questions = str(lp.question_file(ds.raw_dir, fmt, "val"))
     ann = lp.annotation_file(ds.raw_dir, fmt, "val")
     extra = (
-        "--format clevr" if ann is None else f"--annotations {ann} --eval-version {ds.eval_version}"
+        f"--format clevr --split {split}"
+        if ann is None
+        else f"--annotations {ann} --eval-version {ds.eval_version} --split {split}"
     )
     evaluate = _stage(
         f"lsat evaluate --questions {questions} {extra} --predictions {preds} "
@@ -168,7 +191,7 @@ def _run_stages(
 
 def _result_stages(ds: DatasetConfig, c: str, vocab: list[str]) -> dict[str, dict[str, Any]]:
     rp, fmt = ds.paths, ds.format
-    first = ds.runs[0].id
+    first = "" if ds.result_split == "finetune" else ds.runs[0].id
     outs = [str(rp.result_test), str(sidecar_path(rp.result_test))]
     if fmt == "clevr":
         outs.insert(1, str(rp.result_test_clevr_txt))

@@ -3,6 +3,7 @@ dvc.yaml (same `lsat` commands on the same inputs and outputs for the same confi
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 
@@ -64,6 +65,11 @@ def _every_dataset_config() -> dict:
     """The tiny demo (with two seeds) plus VQA-v2, CLEVR (a sweep) and the CLEVR demo."""
     cfg = tiny_config()
     cfg["datasets"]["demo"]["train"]["seeds"] = [1, 2]
+    cfg["datasets"]["demo"]["finetune"] = None  # a fine-tune continues a single run
+    cfg["datasets"]["demo-single"] = {  # the fine-tune: a one-run dataset
+        **copy.deepcopy(tiny_config()["datasets"]["demo"]),
+        "raw_dir": "data/demo/vqa",
+    }
     cfg["datasets"]["demo-clevr"] = {
         "format": "clevr",
         "raw_dir": "data/demo/clevr",
@@ -108,6 +114,7 @@ def test_dvc_and_snakemake_agree_for_every_dataset(tmp_path):
     project = make_project(tmp_path / "p", cfg)
     _place_user_files(project, cfg)
     targets = [f"results/{name}/val_summary.html" for name in cfg["datasets"]]
+    targets.append("results/demo-single/finetune/model.pt")
     sm, dv = snakemake_jobs(project, *targets), dvc_stages(project)
     assert sorted(sm) == sorted(dv), "the two DAGs run different commands"
     for cmd, job in sm.items():
@@ -127,8 +134,9 @@ def test_dvc_and_snakemake_agree_for_every_dataset(tmp_path):
         assert f"predict_test-{ds}" in names and f"summary-{ds}" in names
     assert "train-demo-train-seed2" in names and "train-clevr-train-model_name_mcan" in names
     assert "train-vqa-train_val_vg" in names
-    # demo 2 seeds × 2 splits, demo-clevr 1, vqa 2 splits, clevr 2 models: 9 trainings
-    assert sum(n.startswith("train-") for n in names) == 9
+    assert "finetune-demo-single" in names
+    # demo 2 seeds × 2 splits, demo-single 2, demo-clevr 1, vqa 2 splits, clevr 2 models
+    assert sum(n.startswith("train-") for n in names) == 11
 
 
 def test_committed_dvc_yaml_matches_the_config():

@@ -333,7 +333,7 @@ def predict_test_input(wildcards):
     return checked(
         ds,
         {
-            "model": str(rp.final_model(ds.result_split, ds.runs[0].id)),
+            "model": str(rp.final_model(ds.result_split, _first_run(ds))),
             "features": str(rp.features(lp.IMAGE_SETS[ds.format][2])),
             "vocab": str(rp.vocab),
             "answers": str(rp.answers),
@@ -342,10 +342,15 @@ def predict_test_input(wildcards):
     )
 
 
+def _first_run(ds):
+    """The run whose model writes the test result file (the fine-tune is a single run)."""
+    return "" if ds.result_split == "finetune" else ds.runs[0].id
+
+
 def result_split_of(wildcards):
     """The split (and first run) whose model writes the test result file."""
     ds = ds_of(wildcards)
-    run = ds.runs[0].id
+    run = _first_run(ds)
     return ds.result_split + (f" --run {run}" if run else "")
 
 

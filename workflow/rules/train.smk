@@ -52,6 +52,7 @@ rule finetune:
     output:
         model=P.final_model("finetune"),
         metrics=P.train_metrics("finetune"),
+        epochs=P.train_epochs("finetune"),
         log=P.train_log("finetune"),
         curves=report(
             P.curves("finetune"),
