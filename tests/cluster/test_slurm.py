@@ -102,5 +102,6 @@ def test_demo_through_slurm_with_ddp_training(slurm_env, tmp_path, monkeypatch):
     assert job, "no Slurm job of the training rule"
     shown = run(["scontrol", "show", "job", job.group(1)], project).stdout
     assert re.search(r"gres/gpu=2|gpu:2", shown), shown
+    assert "--signal=B:USR1@120" in text(proc) or "USR1" in shown, "no preemption signal"
     logs = list((project / ".snakemake" / "slurm_logs" / "rule_train").rglob("*.log"))
     assert "--nproc 2" in "".join(p.read_text() for p in logs)
