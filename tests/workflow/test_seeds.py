@@ -15,6 +15,7 @@ def test_two_seeds_run_through_snakemake_and_summarise(tmp_path):
     cfg = tiny_config()
     demo = cfg["datasets"]["demo"]
     demo["train"].update(splits=["train"], result_split="train", seeds=[1, 2], max_epoch=1)
+    demo["finetune"] = None  # a fine-tune continues a single run
     project = make_project(tmp_path / "project", cfg)
     out = text(snakemake(project, "--cores", "2", "-p", timeout=600))
     assert out.count("lsat train --config") == 2 and "--run seed2" in out
