@@ -316,7 +316,7 @@ def test_nproc_two_matches_one_process(world):
     """`--nproc 2` (torchrun, gloo) computes the gradients of one process.
 
     Adam turns the rounding noise of near-zero gradients (e.g. biases in front of a
-    softmax) into ±lr steps, so the weights of a real network are compared at a tiny
+    softmax) into ±lr steps, so the weight updates of a real network are compared at a tiny
     learning rate, and the gradients through Adam's moments, which are linear in them.
     """
     root, cfg = world
