@@ -42,8 +42,8 @@ def main() -> None:
         "--gflop-per-sample",
         type=float,
         default=10.9,
-        help="training FLOPs per sample counted by bench_train.py: MCAN 10.91 (default), "
-        "LSAT 10.94, TRAR 11.38",
+        help="training FLOPs per sample counted by bench_train.py: TRAR 10.92 (SDPA 11.38), "
+        "MCAN 10.91, LSAT 10.94 (2026-12-02)",
     )
     args = parser.parse_args()
     dtype = getattr(torch, args.dtype)
