@@ -20,7 +20,7 @@ the bank file is scaled down from VQA-v2's 21.7 GB to what a 24 GB machine holds
 the rest. ``gpu`` residency is measured only with a GPU. ``lsat evaluate`` at val size is
 ``bench_evaluate.py``'s row (it needs the official loop beside it).
 
-    python benchmarks/bench_scale.py [--dir /work/scratch-scale] [--steps vocab,join,...]
+    python benchmarks/bench_scale.py [--dir SCRATCH] [--steps vocab,join,...]
         [--bank-images 4000]
 
 Files already in ``--dir`` are reused (generating them takes a few minutes).
@@ -35,6 +35,7 @@ import random
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -256,7 +257,11 @@ def child(step: str, cfg_path: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dir", default="/work/scratch-scale", help="scratch folder for the files")
+    parser.add_argument(
+        "--dir",
+        default=str(Path(tempfile.gettempdir()) / "lsat-bench-scale"),
+        help="scratch folder for the files (default: TMPDIR/lsat-bench-scale)",
+    )
     parser.add_argument("--steps", default=",".join(STEPS))
     parser.add_argument("--bank-images", type=int, default=4000)
     parser.add_argument("--child", help=argparse.SUPPRESS)

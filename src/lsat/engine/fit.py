@@ -206,7 +206,7 @@ def _train_in_env(
     start: tuple[Path, int] | None = None,
 ) -> dict[str, Any]:
     from lsat.data.glove import check_glove
-    from lsat.models import build_model
+    from lsat.models import build_model_for_data
 
     check_glove(ds.vocab.get("glove"))  # before minutes of data loading
     settings = _settings(ds, split)  # as written: "auto" resumes on either device
@@ -221,17 +221,8 @@ def _train_in_env(
         validate = None
         if "val" not in qsets and tc["eval_every_epoch"]:
             validate = _validator(ds, tc, residency, env) if env.is_main else _no_validation
-    options = dict(ds.model.get("options") or {})
-    # The features decide the input sizes unless the config pins them.
-    options.setdefault("img_feat_size", int(train_set.channels))
-    options.setdefault("img_scale", int(train_set.grid))
-    model = build_model(
-        ds.model["name"],
-        dataset=ds.format,
-        token_size=train_set.token_size,
-        answer_size=train_set.num_answers,
-        pretrained_emb=emb,
-        **options,
+    model, options = build_model_for_data(
+        ds.model["name"], ds.format, ds.model.get("options"), train_set, pretrained_emb=emb
     )
     resuming = resume != "restart" and layout.last.is_file()
     if resume == "restart" and layout.last.is_file() and env.is_main:

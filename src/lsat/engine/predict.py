@@ -106,7 +106,7 @@ def load_checkpoint_model(
     (``model.name`` and ``model.options``, input sizes from the features), checked against
     the vocabulary and answer list, and loaded strictly.
     """
-    from lsat.models import build_model
+    from lsat.models import build_model_for_data
     from lsat.models.official import apply_checkpoint
 
     ck = ckpt_io.load(path)
@@ -119,15 +119,8 @@ def load_checkpoint_model(
             "trained_on": settings.get("split"),
             "training_provenance": ck.get("provenance"),
         }
-    options = dict(ds.model.get("options") or {})
-    options.setdefault("img_feat_size", int(data.channels))
-    options.setdefault("img_scale", int(data.grid))
-    model = build_model(
-        ds.model["name"],
-        dataset=ds.format,
-        token_size=data.token_size,
-        answer_size=data.num_answers,
-        **options,
+    model, options = build_model_for_data(
+        ds.model["name"], ds.format, ds.model.get("options"), data
     )
     apply_checkpoint(ck, path, model, ds.paths.vocab, ds.paths.answers)
     meta = {"name": ds.model["name"], "format": ds.format, "options": options}

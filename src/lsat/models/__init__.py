@@ -22,6 +22,7 @@ __all__ = [
     "ModelConfig",
     "Net",
     "build_model",
+    "build_model_for_data",
     "compile_model",
     "make_config",
     "set_attention_backend",
@@ -60,6 +61,33 @@ def build_model(
         with torch.no_grad():
             model.embedding.weight.copy_(emb)
     return model
+
+
+def build_model_for_data(
+    name: str,
+    fmt: str,
+    options: dict[str, Any] | None,
+    data: Any,
+    pretrained_emb: np.ndarray | torch.Tensor | None = None,
+) -> tuple[Net, dict[str, Any]]:
+    """``name`` sized by a dataset (training's or prediction's) and the options it was built with.
+
+    The features decide the input sizes (``img_feat_size``, ``img_scale``) unless the
+    config's ``model.options`` pin them; ``data`` has ``channels``, ``grid``, ``token_size``
+    and ``num_answers``. The returned options are what a checkpoint records to rebuild it.
+    """
+    opts = dict(options or {})
+    opts.setdefault("img_feat_size", int(data.channels))
+    opts.setdefault("img_scale", int(data.grid))
+    model = build_model(
+        name,
+        dataset=fmt,
+        token_size=data.token_size,
+        answer_size=data.num_answers,
+        pretrained_emb=pretrained_emb,
+        **opts,
+    )
+    return model, opts
 
 
 def compile_model(model: Net, **kwargs: Any) -> Net:
