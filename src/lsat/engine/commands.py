@@ -18,6 +18,13 @@ DEFAULT_CONFIG = "config/config.yaml"
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add this package's subcommands to ``lsat``."""
+    _add_train(subparsers)
+    _add_predict(subparsers)
+    _add_evaluate(subparsers)
+    _add_validate_result(subparsers)
+
+
+def _add_train(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train a model on a training split")
     _common(p)
     p.add_argument("--resume", action="store_true", help="require a checkpoint to resume")
@@ -25,6 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--nproc", type=int, default=None, help="DDP processes (default resources.gpu)")
     p.set_defaults(func=_train)
 
+
+def _add_predict(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("predict", help="predict val or test answers with a trained model")
     _common(p, split_required=False)
     p.add_argument("--on", required=True, choices=("val", "test"))
@@ -50,6 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--gumbel-seed", type=int, default=0, help="seed of that noise (default 0)")
     p.set_defaults(func=_predict)
 
+
+def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("evaluate", help="VQA/CLEVR accuracy of a predictions file")
     p.add_argument("--questions", required=True, type=Path)
     p.add_argument("--annotations", type=Path, default=None)
@@ -71,6 +82,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=None, help="metrics JSON (default: print only)")
     p.set_defaults(func=_evaluate)
 
+
+def _add_validate_result(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("validate-result", help="check a result file before uploading it")
     p.add_argument("--result", required=True, type=Path)
     p.add_argument("--questions", required=True, type=Path, help="the test question file")

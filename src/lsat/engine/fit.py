@@ -224,35 +224,11 @@ def _train_in_env(
     model, options = build_model_for_data(
         ds.model["name"], ds.format, ds.model.get("options"), train_set, pretrained_emb=emb
     )
-    resuming = resume != "restart" and layout.last.is_file()
-    if resume == "restart" and layout.last.is_file() and env.is_main:
-        layout.last.unlink()
-    start_note = "start: fresh initialisation"
-    if ds.model.get("checkpoint") and not resuming:
-        from lsat.models.official import load_official_checkpoint
-
-        load_official_checkpoint(
-            ds.model["checkpoint"],
-            model,
-            vocab_path=ds.paths.vocab,
-            answers_path=ds.paths.answers,
-        )
-        start_note = f"start: weights of {ds.model['checkpoint']}"
-    if start is not None:
-        start_note = finetune_start_note(*start, ds)
+    resuming, start_note = _starting_point(ds, model, layout, env, resume, start)
     if env.rank:
         seed_everything(tc["seed"] + env.rank, tc["deterministic"])
 
-    meta = {
-        "name": ds.model["name"],
-        "format": ds.format,
-        "token_size": int(train_set.token_size),
-        "answer_size": int(train_set.num_answers),
-        "options": options,
-        "vocab": str(ds.paths.vocab),
-        "answers": str(ds.paths.answers),
-        **digests,
-    }
+    meta = _model_meta(ds, train_set, options, digests)
     header = [
         f"lsat train: dataset {ds.name} ({ds.format}), split {split} = {'+'.join(qsets)}, "
         f"{len(train_set)} questions, {env.world} process(es) on {env.device}",
@@ -261,14 +237,7 @@ def _train_in_env(
         f"train: {json.dumps(tc, sort_keys=True)}",
         emb_note,
         start_note,
-        "validation: "
-        + (
-            "val after each epoch"
-            if validate
-            else "none (val is in the training split)"
-            if "val" in qsets
-            else "none (train.eval_every_epoch is false)"
-        ),
+        _validation_note(validate is not None, qsets),
     ]
     read = sorted(set(qsets) | ({"val"} if validate else set()), key=qsets_order(ds))
     prov = run_provenance(ds, read, env.device, {"world_size": env.world})
@@ -281,16 +250,67 @@ def _train_in_env(
         start_from=start,
         provenance=prov,
     )
+    strict = resume == "require"
     trainer = train(
-        model,
-        train_set,
-        spec,
-        env,
-        validate=validate,
-        resume=resuming,
-        strict_resume=resume == "require",
+        model, train_set, spec, env, validate=validate, resume=resuming, strict_resume=strict
     )
     return trainer.summary()
+
+
+def _model_meta(
+    ds: DatasetConfig, train_set: Any, options: dict[str, Any], digests: dict[str, str]
+) -> dict[str, Any]:
+    """What a checkpoint records to rebuild its network and check its vocabulary/answers."""
+    return {
+        "name": ds.model["name"],
+        "format": ds.format,
+        "token_size": int(train_set.token_size),
+        "answer_size": int(train_set.num_answers),
+        "options": options,
+        "vocab": str(ds.paths.vocab),
+        "answers": str(ds.paths.answers),
+        **digests,
+    }
+
+
+def _starting_point(
+    ds: DatasetConfig,
+    model: torch.nn.Module,
+    layout: RunLayout,
+    env: distributed.DistEnv,
+    resume: str,
+    start: tuple[Path, int] | None,
+) -> tuple[bool, str]:
+    """Whether the run resumes, and the log line saying where its weights start from.
+
+    A restart drops ``last.pt`` (rank 0); a fresh run takes ``model.checkpoint``'s weights
+    when the config names one; a fine-tune starts from its source epoch.
+    """
+    resuming = resume != "restart" and layout.last.is_file()
+    if resume == "restart" and layout.last.is_file() and env.is_main:
+        layout.last.unlink()
+    note = "start: fresh initialisation"
+    if ds.model.get("checkpoint") and not resuming:
+        from lsat.models.official import load_official_checkpoint
+
+        load_official_checkpoint(
+            ds.model["checkpoint"],
+            model,
+            vocab_path=ds.paths.vocab,
+            answers_path=ds.paths.answers,
+        )
+        note = f"start: weights of {ds.model['checkpoint']}"
+    if start is not None:
+        note = finetune_start_note(*start, ds)
+    return resuming, note
+
+
+def _validation_note(validates: bool, qsets: list[str]) -> str:
+    if validates:
+        return "validation: val after each epoch"
+    if "val" in qsets:
+        return "validation: none (val is in the training split)"
+    return "validation: none (train.eval_every_epoch is false)"
 
 
 def _no_validation(_model: torch.nn.Module) -> dict[str, Any]:

@@ -161,33 +161,55 @@ def write_predictions(
     Result files keep the official format, so their provenance goes to a sidecar
     (``X.provenance.json``); the val metrics carry it inside."""
     entries = [{"question_id": q, "answer": a} for q, a in sorted(answers.items())]
-    if on == "val":
-        path = out or ds.paths.val_predictions(split, run)
-        write_result(path, entries, list(answers))
-        _write_sidecar(path, prov)
-        from lsat.engine.finetune import run_parts
-        from lsat.recipe import label_metrics
+    if on != "val":
+        return _write_test(ds, answers, entries, out, prov)
+    path = out or ds.paths.val_predictions(split, run)
+    write_result(path, entries, list(answers))
+    _write_sidecar(path, prov)
+    metrics = _val_metrics(ds, answers, trained_on, noisy)
+    if prov is not None:
+        metrics["provenance"] = provenance.finish(prov)
+    write_json_atomic(metrics_out or ds.paths.val_metrics(split, run), metrics)
+    return {"predictions": str(path), "metrics": metrics}
 
-        metrics = val_evaluator(ds)(answers)
-        if trained_on is None:
-            metrics = {**metrics, "trained_on": None, "val_seen_in_training": None}
-            metrics["val"] = "unknown (the checkpoint does not record its training split)"
-        else:
-            metrics = label_metrics(metrics, trained_on, run_parts(ds, trained_on))
-        if noisy is not None:
-            tau, seed, noisy_answers = noisy
-            scored = val_evaluator(ds)(noisy_answers)
-            keep = ("overall", "perAnswerType", "perCategory", "perQuestionType")
-            metrics["gumbel_eval"] = {
-                "what": "the official test of hard routing: Gumbel noise at tau (TAU_MAX)",
-                "tau": tau,
-                "seed": seed,
-                **{k: scored[k] for k in keep if k in scored},
-            }
-        if prov is not None:
-            metrics["provenance"] = provenance.finish(prov)
-        write_json_atomic(metrics_out or ds.paths.val_metrics(split, run), metrics)
-        return {"predictions": str(path), "metrics": metrics}
+
+def _val_metrics(
+    ds: Any,
+    answers: dict[int, str],
+    trained_on: str | None,
+    noisy: tuple[float, int, dict[int, str]] | None,
+) -> dict[str, Any]:
+    """Val scores labelled with the training split, and the noisy hard-routing scores."""
+    from lsat.engine.finetune import run_parts
+    from lsat.recipe import label_metrics
+
+    metrics = val_evaluator(ds)(answers)
+    if trained_on is None:
+        metrics = {**metrics, "trained_on": None, "val_seen_in_training": None}
+        metrics["val"] = "unknown (the checkpoint does not record its training split)"
+    else:
+        metrics = label_metrics(metrics, trained_on, run_parts(ds, trained_on))
+    if noisy is not None:
+        tau, seed, noisy_answers = noisy
+        scored = val_evaluator(ds)(noisy_answers)
+        keep = ("overall", "perAnswerType", "perCategory", "perQuestionType")
+        metrics["gumbel_eval"] = {
+            "what": "the official test of hard routing: Gumbel noise at tau (TAU_MAX)",
+            "tau": tau,
+            "seed": seed,
+            **{k: scored[k] for k in keep if k in scored},
+        }
+    return metrics
+
+
+def _write_test(
+    ds: Any,
+    answers: dict[int, str],
+    entries: list[dict[str, Any]],
+    out: Path | None,
+    prov: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The EvalAI result file (checked against every test question id) and CLEVR's text."""
     qfile = question_file(ds.raw_dir, ds.format, "test")
     if ds.format == "clevr":
         from lsat.data.clevr import read_questions as read_clevr

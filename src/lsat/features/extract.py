@@ -78,28 +78,7 @@ def extract(
     batches = [pending[k : k + batch_size] for k in range(0, len(pending), batch_size)]
     check_free_space(writer.partial.parent, len(pending) * row_bytes, writer.partial)
     try:
-        with (
-            ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
-            progress.bar(
-                total=len(ids),
-                initial=len(ids) - len(pending),
-                unit="img",
-                desc=f"extract {out.name}",
-                mininterval=1.0,
-            ) as bar,
-        ):
-
-            def submit(rows: list[int]) -> list[Future[Any]]:
-                return [pool.submit(backend.read, paths[r]) for r in rows]
-
-            ahead = submit(batches[0]) if batches else []
-            for k, rows in enumerate(batches):
-                items = [_result(f, ids[r]) for f, r in zip(ahead, rows, strict=True)]
-                ahead = submit(batches[k + 1]) if k + 1 < len(batches) else []
-                cells = backend.compute(items, [paths[r] for r in rows])
-                check_finite(cells, [ids[r] for r in rows], [paths[r] for r in rows])
-                writer.write(rows, cells)
-                bar.update(len(rows))
+        _write_batches(backend, ids, paths, batches, writer, workers, out.name)
     except BaseException as err:
         if is_disk_full(err):  # HDF5 cannot close the file any more: no writer.close()
             raise DiskFull(
@@ -114,6 +93,37 @@ def extract(
         f"wrote {final}: {len(ids)} images, grid {backend.grid}×{backend.grid}, {channels} channels"
     )
     return final
+
+
+def _write_batches(
+    backend: Backend,
+    ids: list[int],
+    paths: list[Path],
+    batches: list[list[int]],
+    writer: FeatureWriter,
+    workers: int,
+    name: str,
+) -> None:
+    """Compute and write ``batches`` (rows of ``ids``), reading the next batch meanwhile."""
+    done = len(ids) - sum(len(rows) for rows in batches)
+    with (
+        ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
+        progress.bar(
+            total=len(ids), initial=done, unit="img", desc=f"extract {name}", mininterval=1.0
+        ) as bar,
+    ):
+
+        def submit(rows: list[int]) -> list[Future[Any]]:
+            return [pool.submit(backend.read, paths[r]) for r in rows]
+
+        ahead = submit(batches[0]) if batches else []
+        for k, rows in enumerate(batches):
+            items = [_result(f, ids[r]) for f, r in zip(ahead, rows, strict=True)]
+            ahead = submit(batches[k + 1]) if k + 1 < len(batches) else []
+            cells = backend.compute(items, [paths[r] for r in rows])
+            check_finite(cells, [ids[r] for r in rows], [paths[r] for r in rows])
+            writer.write(rows, cells)
+            bar.update(len(rows))
 
 
 def _result(future: Future[Any], image_id: int) -> Any:
