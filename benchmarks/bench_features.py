@@ -35,9 +35,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from lsat.config import dataset_config, validate_config
 from lsat.data.dataset import build_dataset
-from lsat.data.features import FeatureWriter
 from lsat.engine.batches import BatchSource
 from lsat.engine.cpu import retain_freed_memory
+from lsat.features.store import FeatureWriter
 from lsat.paths import ResultPaths, annotation_file, question_file
 
 

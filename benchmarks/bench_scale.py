@@ -96,7 +96,7 @@ def _write_set(raw: Path, qset: str, rng: random.Random, words: list[str], answe
 
 
 def _features(path: Path, image_ids: list[int], cells: int, channels: int) -> None:
-    from lsat.data.features import FeatureWriter
+    from lsat.features.store import FeatureWriter
 
     if path.is_file():
         return

@@ -10,7 +10,7 @@ from lsat.data import vqa
 from lsat.data.answers import prep_answer, soft_score
 from lsat.data.dataset import build_dataset
 from lsat.data.demo_files import write_demo
-from lsat.data.features import FeatureWriter
+from lsat.features.store import FeatureWriter
 from lsat.data.vocab import build
 from lsat.errors import LsatError
 

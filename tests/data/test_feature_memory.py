@@ -13,7 +13,7 @@ import pytest
 from test_dataset_join import _build, world  # noqa: F401  (the shared fixture)
 
 from lsat.data import memory
-from lsat.data.features import FeatureStore
+from lsat.features.store import FeatureStore
 from lsat.engine.batches import BatchSource
 from lsat.engine.prefetch import prefetched
 from lsat.errors import LsatError

@@ -79,9 +79,9 @@ def test_extraction_that_cannot_fit_is_refused_before_writing(tmp_path, monkeypa
 
 
 def test_extraction_disk_full_midway_is_one_error(tmp_path, monkeypatch):
-    from lsat.data.features import FeatureWriter
     from lsat.features.backends import NpyBackend
     from lsat.features.extract import extract
+    from lsat.features.store import FeatureWriter
 
     def full(self, rows, features):  # the error h5py raises on ENOSPC (errno in the text)
         raise RuntimeError(

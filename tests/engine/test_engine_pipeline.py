@@ -14,9 +14,9 @@ import torch
 import yaml
 
 from lsat.cli import main
-from lsat.data.features import FeatureStore
 from lsat.data.tokens import read_vocab
 from lsat.engine.trainer import STOP_CHECK_STEPS, seed_everything
+from lsat.features.store import FeatureStore
 from lsat.models import build_model
 
 # Biases in front of a softmax that they shift uniformly (keys; the pooling glimpse logits):

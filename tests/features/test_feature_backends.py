@@ -5,9 +5,9 @@ import pytest
 from PIL import Image
 
 from lsat.cli import main
-from lsat.data.features import FeatureStore
 from lsat.errors import LsatError
 from lsat.features.inputs import list_inputs, parse_image_id
+from lsat.features.store import FeatureStore
 
 
 def test_parse_image_id_styles():

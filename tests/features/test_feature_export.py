@@ -8,8 +8,8 @@ from PIL import Image
 from torch.export import Dim
 
 from lsat.cli import main
-from lsat.data.features import FeatureStore
 from lsat.features.grid import imagenet_normalize, trar_normalize
+from lsat.features.store import FeatureStore
 
 
 class PatchNet(torch.nn.Module):

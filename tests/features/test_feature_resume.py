@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from lsat.cli import main
-from lsat.data.features import FeatureStore, partial_path
+from lsat.features.store import FeatureStore, partial_path
 
 # Runs `lsat extract` and SIGKILLs itself at the Nth HDF5 flush. Each batch flushes twice
 # (features, then done flags), so an odd N dies with a batch's features half on disk and

@@ -6,8 +6,8 @@ import h5py
 import numpy as np
 import pytest
 
-from lsat.data.features import FeatureStore, FeatureWriter, partial_path
 from lsat.errors import LsatError
+from lsat.features.store import FeatureStore, FeatureWriter, partial_path
 
 
 def _writer(out, ids=(3, 7, 11), grid=2, channels=5, **kw):
@@ -105,7 +105,7 @@ def test_store_pickles_for_dataloader_workers(tmp_path):
 
 
 def test_open_retries_without_locking_only_where_locks_are_unsupported(tmp_path, monkeypatch):
-    from lsat.data import features as store_module
+    from lsat.features import store as store_module
 
     real = h5py.File
     calls = []

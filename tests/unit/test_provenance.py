@@ -14,7 +14,7 @@ import pytest
 
 from lsat import progress, provenance
 from lsat.cli import main
-from lsat.data.features import FeatureStore, FeatureWriter
+from lsat.features.store import FeatureStore, FeatureWriter
 
 CODE = Path(provenance.__file__).resolve().parent
 

@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 from lsat import progress
 from lsat.config import DatasetConfig
 from lsat.data.answers import read_answers, soft_targets
-from lsat.data.features import FeatureStore
+from lsat.features.store import FeatureStore
 from lsat.data.memory import bank_residency
 from lsat.data.records import Question
 from lsat.data.tokens import encode, read_vocab

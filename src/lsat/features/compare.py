@@ -30,7 +30,7 @@ class _Source:
             self.files = dict(list_inputs(path, (".npy",), NPY_WHAT))
             self.store = None
         elif path.is_file():
-            from lsat.data.features import FeatureStore
+            from lsat.features.store import FeatureStore
 
             self.store = FeatureStore(path)
             self.files = {}

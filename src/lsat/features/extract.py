@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from lsat import progress
-from lsat.data.features import FeatureStore, FeatureWriter, partial_path
 from lsat.errors import LsatError
 from lsat.features.backends import Backend
+from lsat.features.store import FeatureStore, FeatureWriter, partial_path
 from lsat.io import DiskFull, check_free_space, is_disk_full
 
 
