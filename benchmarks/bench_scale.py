@@ -8,7 +8,9 @@ of 82,783 images, val2014: 214,354 of 40,504, test2015: 447,793 of 81,434; annot
 - ``join``: the training join, ``build_dataset(train)`` with ``residency: disk`` (questions,
   annotations, tokens, soft targets, the image row of every question);
 - ``result_write``: ``write_result`` of a 447,793-entry test result (checked, atomic);
-- ``validate``: ``lsat validate-result`` of that file against the test questions;
+- ``validate``: ``validate_result_file`` of that file against the test questions, and
+  then ``lsat validate-result`` as a command (``validate (cmd)``: a fresh interpreter, its
+  start-up and imports included);
 - ``bank_ram``: the ``ram`` bank of a separate feature file with paper-sized rows
   (64 × 2048 float16 = 256 KB per image; ``--bank-images``, default 4,000 = 1.0 GB) and its
   peak RSS over the RSS before loading, as a multiple of the bank;
@@ -176,6 +178,29 @@ def _rss_mb() -> float:
     return 0.0
 
 
+_HWM = (
+    "import sys\nfrom pathlib import Path\nfrom lsat.cli import main\ntry:\n"
+    "    rc = main(sys.argv[1:])\nfinally:\n"
+    "    hwm = [x for x in Path('/proc/self/status').read_text().splitlines() if 'VmHWM' in x]\n"
+    "    print('#', *hwm, file=sys.stderr)\nsys.exit(rc)"
+)
+
+
+def _time_command(args: list[str]) -> dict:
+    """Wall and CPU seconds and peak RSS of ``lsat ARGS`` as a user runs it: a fresh
+    interpreter, its imports included (the peak is VmHWM, which exec resets, not
+    ru_maxrss, which keeps the forking parent's)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", _HWM, *args], check=True,
+                          capture_output=True, text=True)  # fmt: skip
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    hwm = proc.stderr.strip().splitlines()[-1].split()
+    return {"seconds": wall, "cpu_seconds": cpu, "peak_rss_mb": int(hwm[-2]) / 1024}
+
+
 def child(step: str, cfg_path: Path) -> dict:
     """Run one step in this (fresh) process; return its figures."""
     from lsat.cli import main
@@ -216,6 +241,8 @@ def child(step: str, cfg_path: Path) -> dict:
         else:
             n, _coverage = validate_result_file(result, qfile)
             out["detail"] = f"{n:,} entries, both files read"
+            out["command"] = _time_command(["validate-result", "--result", str(result),
+                                            "--questions", str(qfile)])  # fmt: skip
     elif step == "bank_ram":
         data = build_dataset(ds, ["train"], vocab_path=ds.paths.vocab,
                              answers_path=ds.paths.answers, residency="ram")  # fmt: skip
@@ -292,6 +319,11 @@ def main() -> None:
             f"{r['peak_rss_mb']:>13,.0f}  {r['detail']}{extra}",
             flush=True,
         )
+        if "command" in r:  # the same work as `lsat ...` in a fresh interpreter
+            c = r["command"]
+            print(f"{step + ' (cmd)':<14}{c['seconds']:>9.2f}{c['cpu_seconds']:>9.2f}"
+                  f"{c['peak_rss_mb']:>13,.0f}  the whole command, start-up and imports included",
+                  flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ COMMAND_MODULES = (
     "lsat.summary",
     "lsat.provenance",
     "lsat.dvcgen",
-    "lsat.analyze",
+    "lsat.analyze_commands",
 )
 
 

@@ -23,7 +23,6 @@ from lsat.config import dataset_config, load_config
 from lsat.errors import LsatError
 from lsat.io import read_json, write_text_atomic
 from lsat.recipe import SEEN, differences, val_label
-from lsat.stats import mean_std, paired_bootstrap, question_scores
 
 
 @dataclass
@@ -65,6 +64,8 @@ class Group:
         """(mean, std, n) of ``overall`` (column None) or of a per-type column."""
         values = [r.overall if column is None else r.detail.get(column) for r in self.rows]
         present = [v for v in values if v is not None]
+        from lsat.stats import mean_std  # numpy: not at import (the lsat parser loads this)
+
         return (*mean_std(present), len(present)) if present else None
 
 
@@ -166,6 +167,8 @@ def compare_variants(ds: Any, groups: list[Group]) -> list[dict[str, Any]]:
 
 def compare_groups(ds: Any, a: Group, b: Group) -> dict[str, Any]:
     """Paired bootstrap of B − A from the runs' val predictions."""
+    from lsat.stats import paired_bootstrap, question_scores
+
     scores = {}
     for g in (a, b):
         files = [r.predictions for r in g.rows]

@@ -64,6 +64,38 @@ def test_malformed_question_is_named(tmp_path, item, pattern):
         vqa.read_questions(qp)
 
 
+@pytest.mark.parametrize(
+    ("item", "pattern"),
+    [
+        ({"question_id": 7, "image_id": 1}, r"q\.json: question id 7 has no 'question' key"),
+        ({"question_id": 7.0, "image_id": 1, "question": "x"}, r"'question_id' must be an"),
+        ({"question_id": 7, "image_id": True, "question": "x"}, r"'image_id' must be an"),
+        ({"question_id": 7, "image_id": 1, "question": " \t"}, r"question id 7: 'question' is"),
+        ({"question_id": 7, "image_id": 1, "question": ""}, r"question id 7: 'question' is"),
+        ({"question_id": 7, "image_id": 1, "question": ["x"]}, r"'question' must be a string"),
+        ("not an object", r"question #1 must be a JSON object"),
+    ],
+)
+@pytest.mark.parametrize("reader", [vqa.read_questions, vqa.read_question_ids])
+def test_fast_pass_refuses_what_the_checks_name(tmp_path, reader, item, pattern):
+    """The one-pass check of well-formed files lets nothing through that the per-key
+    checks refuse, and the error is the per-key check's (the item after a good one)."""
+    qp = _write(tmp_path / "q.json", {"questions": [_q(1), item]})
+    with pytest.raises(LsatError, match=pattern):
+        reader(qp)
+
+
+def test_question_ids_are_the_questions_ids(tmp_path):
+    qp = _write(tmp_path / "q.json", {"questions": [_q(10), _q(3, 2, "What?"), _q(7)]})
+    assert vqa.read_question_ids(qp) == [q.qid for q in vqa.read_questions(qp)] == [10, 3, 7]
+    assert [(q.image_id, q.question) for q in vqa.read_questions(qp)] == [
+        (1, "Is it red?"), (2, "What?"), (1, "Is it red?"),
+    ]  # fmt: skip
+    _write(qp, {"questions": [_q(5), _q(6), _q(5)]})
+    with pytest.raises(LsatError, match=r"question id 5 appears more than once"):
+        vqa.read_question_ids(qp)
+
+
 def test_duplicate_question_id_and_wrong_top_level(tmp_path):
     qp = _write(tmp_path / "q.json", {"questions": [_q(5), _q(5)]})
     with pytest.raises(LsatError, match=r"q\.json: question id 5 appears more than once"):

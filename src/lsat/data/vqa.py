@@ -8,27 +8,60 @@ from __future__ import annotations
 
 import operator
 from pathlib import Path
+from typing import Any
 
 from lsat.data.records import Question, question_text, require, top_list, unique_questions
 from lsat.errors import LsatError
 from lsat.io import read_json
 from lsat.paths import annotation_file, question_file
 
+_QID = operator.itemgetter("question_id")
+
+
+def _question_ok(item: object) -> bool:
+    """Fast check of one question item; the checking loop names what is wrong."""
+    try:
+        text = item["question"]  # type: ignore[index]
+        return (
+            type(item) is dict
+            and type(item["question_id"]) is int
+            and type(item["image_id"]) is int
+            and type(text) is str
+            and text != ""
+            and not text.isspace()  # what question_text's strip() refuses
+        )
+    except (KeyError, TypeError, IndexError):
+        return False
+
+
+def _checked_items(path: str | Path) -> tuple[Path, list[dict[str, Any]]]:
+    """The question items of a VQA question file, every key checked, ids unique.
+
+    Well-formed files (all of them, in practice) take one pass of exact type tests;
+    otherwise the slow loop raises the error naming the first bad item (447,793 test
+    questions: about 0.3 s instead of 1.5 s of per-key checks).
+    """
+    p = Path(path)
+    items = top_list(read_json(p, "VQA question file"), "questions", p)
+    if all(map(_question_ok, items)) and len(set(map(_QID, items))) == len(items):
+        return p, items
+    for _qid, item, where in unique_questions(items, "question_id", p, "question id"):
+        require(item, "image_id", int, p, where)
+        question_text(item, p, where)
+    return p, items  # the loop raised for any item the fast pass refused
+
 
 def read_questions(path: str | Path) -> list[Question]:
     """Questions of a VQA question file, in file order (answers left empty)."""
-    p = Path(path)
-    items = top_list(read_json(p, "VQA question file"), "questions", p)
-    out: list[Question] = []
-    for qid, item, where in unique_questions(items, "question_id", p, "question id"):
-        out.append(
-            Question(
-                qid=qid,
-                image_id=require(item, "image_id", int, p, where),
-                question=question_text(item, p, where),
-            )
-        )
-    return out
+    _p, items = _checked_items(path)
+    return [Question(i["question_id"], i["image_id"], i["question"]) for i in items]
+
+
+def read_question_ids(path: str | Path) -> list[int]:
+    """The question ids of a VQA question file, in file order, the file checked as
+    :func:`read_questions` checks it (``lsat validate-result`` needs only the ids)."""
+    _p, items = _checked_items(path)
+    return list(map(_QID, items))
 
 
 _DICT, _STR = {dict}, {str}

@@ -149,12 +149,12 @@ def validate_result_file(
         ids = [q.qid for q in read_clevr(questions, require_answers=False)]
         check_result(entries, ids, str(result))
         return len(ids), ""
-    from lsat.data.vqa import read_questions
+    from lsat.data.vqa import read_question_ids
 
     with parsed_once():
         coverage = test_coverage(questions)
         if submission == "full":
             refuse_test_dev(questions, coverage)
-        ids = [q.qid for q in read_questions(questions)]
+        ids = read_question_ids(questions)
     check_result(entries, ids, str(result))
     return len(ids), coverage_note(coverage)
