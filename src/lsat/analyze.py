@@ -39,7 +39,7 @@ class Recorder:
         self.routing: dict[str, list[np.ndarray]] = defaultdict(list)
         self.gates: dict[str, list[np.ndarray]] = defaultdict(list)
         self.attention: list[np.ndarray] = []
-        self._handles = []
+        self._handles: list[torch.utils.hooks.RemovableHandle] = []
         for name, mod in model.named_modules():
             if isinstance(mod, RoutingBlock):
                 self._hook(mod, self._store(self.routing, name, lambda out: out))
@@ -116,7 +116,7 @@ def by_type(values: np.ndarray, types: list[str]) -> dict[str, dict[str, Any]]:
 
 def question_types(ds: Any) -> dict[int, str]:
     """{val question id: its type}: VQA ``question_type`` (else answer type), CLEVR category."""
-    from lsat.paths import annotation_file
+    from lsat.paths import vqa_annotation_file
 
     if ds.format == "clevr":
         from lsat.data.clevr import load_set
@@ -124,7 +124,7 @@ def question_types(ds: Any) -> dict[int, str]:
         return {q.qid: q.category or "Other" for q in load_set(ds.raw_dir, "val")}
     from lsat.data.vqa import read_annotations
 
-    anns = read_annotations(annotation_file(ds.raw_dir, "vqa", "val"))
+    anns = read_annotations(vqa_annotation_file(ds.raw_dir, "val"))
     return {
         qid: str(a.get("question_type") or a.get("answer_type") or "unknown")
         for qid, a in anns.items()

@@ -12,6 +12,7 @@ import contextlib
 import copy
 import functools
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -55,7 +56,9 @@ def _extend_with_defaults(jsonschema: Any, validator_class: Any) -> Any:
     """A validator that fills ``default`` values while it validates (as Snakemake does)."""
     validate_properties = validator_class.VALIDATORS["properties"]
 
-    def set_defaults(validator, properties, instance, schema):  # type: ignore[no-untyped-def]
+    def set_defaults(
+        validator: Any, properties: dict[str, Any], instance: Any, schema: dict[str, Any]
+    ) -> Iterator[Any]:
         if isinstance(instance, dict):
             for name, sub in properties.items():
                 if "default" in sub and name not in instance:
@@ -96,8 +99,8 @@ def _first_error(cfg: dict[str, Any], schema: dict[str, Any]) -> tuple[str, str]
     errors = sorted(validator_class(schema).iter_errors(cfg), key=lambda e: list(e.absolute_path))
     if not errors:
         return None
-    err = errors[0]
-    return ".".join(str(p) for p in err.absolute_path) or "<top level>", err.message
+    first = errors[0]
+    return ".".join(str(p) for p in first.absolute_path) or "<top level>", first.message
 
 
 def validate_config(cfg: dict[str, Any], source: str = "config") -> dict[str, Any]:

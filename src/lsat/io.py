@@ -141,12 +141,12 @@ def read_json(path: str | os.PathLike[str], what: str = "JSON file") -> Any:
     p = Path(path)
     if not p.is_file():
         raise LsatError(f"{what} not found: {p}")
-    key = None
-    if _parsed is not None:
+    cache, key = _parsed, None
+    if cache is not None:
         st = p.stat()
         key = (str(p.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
-        if key in _parsed:
-            return _parsed[key]
+        if key in cache:
+            return cache[key]
     try:
         with open(p, encoding="utf-8") as f:
             data = json.load(f)
@@ -159,8 +159,8 @@ def read_json(path: str | os.PathLike[str], what: str = "JSON file") -> Any:
             f"{what} {p} is not UTF-8 text (byte {err.object[err.start]:#04x} at offset "
             f"{err.start}): JSON files must be UTF-8"
         ) from None
-    if key is not None:
-        _parsed[key] = data
+    if cache is not None and key is not None:
+        cache[key] = data
     return data
 
 

@@ -16,12 +16,15 @@ FORMATS = ("vqa", "clevr")
 
 # Logical question sets and the image set each one's images belong to. VG questions refer
 # to COCO train/val images, so they have no image set of their own.
-QUESTION_SETS = {
+QUESTION_SETS: dict[str, dict[str, str | None]] = {
     "vqa": {"train": "train2014", "val": "val2014", "test": "test2015", "vg": None},
     "clevr": {"train": "train", "val": "val", "test": "test"},
 }
-IMAGE_SETS = {"vqa": ("train2014", "val2014", "test2015"), "clevr": ("train", "val", "test")}
-TRAINING_SPLITS = {
+IMAGE_SETS: dict[str, tuple[str, ...]] = {
+    "vqa": ("train2014", "val2014", "test2015"),
+    "clevr": ("train", "val", "test"),
+}
+TRAINING_SPLITS: dict[str, tuple[str, ...]] = {
     "vqa": ("train", "train+val", "train+val+vg"),
     "clevr": ("train", "train+val"),
 }
@@ -57,10 +60,19 @@ def question_file(raw_dir: str | Path, fmt: str, qset: str) -> Path:
 
 def annotation_file(raw_dir: str | Path, fmt: str, qset: str) -> Path | None:
     """Official annotation file (VQA format only; CLEVR answers sit in the question file)."""
-    raw = Path(raw_dir)
     _check_qset(fmt, qset)
     if fmt == "clevr" or qset == "test":
         return None
+    return vqa_annotation_file(raw_dir, qset)
+
+
+def vqa_annotation_file(raw_dir: str | Path, qset: str) -> Path:
+    """Official annotation file of a VQA question set that has one (train, val, vg)."""
+    if qset not in ("train", "val", "vg"):
+        raise LsatError(
+            f"the VQA question set {qset!r} has no annotation file: expected train, val or vg"
+        )
+    raw = Path(raw_dir)
     if qset == "vg":
         return raw / "VG_annotations.json"
     return raw / f"v2_mscoco_{QUESTION_SETS['vqa'][qset]}_annotations.json"

@@ -41,7 +41,7 @@ def question_scores(
     (VQA: evaluation ``version``, 2021 or legacy)."""
     from lsat.engine.evaluation import read_predictions
     from lsat.engine.vqa_eval import question_accuracy
-    from lsat.paths import annotation_file
+    from lsat.paths import vqa_annotation_file
 
     preds = read_predictions(predictions)
     if fmt == "clevr":
@@ -50,7 +50,7 @@ def question_scores(
         return {q.qid: float(preds.get(q.qid) == q.answer) for q in load_set(raw_dir, "val")}
     from lsat.data.vqa import read_annotations
 
-    anns = read_annotations(annotation_file(raw_dir, "vqa", "val"))
+    anns = read_annotations(vqa_annotation_file(raw_dir, "val"))
     missing = sorted(set(anns) - set(preds))
     if missing:
         raise LsatError(

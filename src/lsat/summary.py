@@ -179,7 +179,8 @@ def compare_groups(ds: Any, a: Group, b: Group) -> dict[str, Any]:
                 f"{', '.join(missing)} not found"
             )
         version = ds.eval_version
-        scores[g.label] = [question_scores(ds.format, ds.raw_dir, f, version) for f in files]
+        found = [f for f in files if f is not None]
+        scores[g.label] = [question_scores(ds.format, ds.raw_dir, f, version) for f in found]
     paired = paired_bootstrap(scores[a.label], scores[b.label])
     return {
         "split": a.split,

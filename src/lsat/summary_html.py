@@ -25,8 +25,10 @@ def spread_png(summary: DatasetSummary) -> bytes:
     for x, g in enumerate(groups):
         values = [r.overall for r in g.rows]
         ax.scatter([x] * len(values), values, color="tab:blue", alpha=0.6, zorder=3)
-        mean, std, _ = g.stat(None)
-        ax.errorbar([x + 0.15], [mean], yerr=[std or 0.0], fmt="o", color="black", capsize=4)
+        stat = g.stat(None)
+        if stat is not None:
+            mean, std, _ = stat
+            ax.errorbar([x + 0.15], [mean], yerr=[std or 0.0], fmt="o", color="black", capsize=4)
     ax.set_xticks(range(len(groups)), [g.label for g in groups], rotation=20, ha="right")
     ax.set(ylabel="val accuracy (%)", title=f"{summary.name}: spread over seeds")
     fig.tight_layout()

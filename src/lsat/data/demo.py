@@ -110,7 +110,7 @@ def _dist2(a: Obj, b: Obj) -> float:
 
 
 # -- question templates: (scene, rng, want_yes) -> DemoQuestion | None ------------------------
-def _exist(scene, rng, want):  # type: ignore[no-untyped-def]
+def _exist(scene: list[Obj], rng: random.Random, want: bool) -> DemoQuestion | None:
     attr = rng.choice(("shape", "size"))
     values = SHAPES if attr == "shape" else SIZES
     combos = [(c, v) for c in sorted(COLORS) for v in values]
@@ -128,7 +128,7 @@ def _exist(scene, rng, want):  # type: ignore[no-untyped-def]
     return DemoQuestion("exist", tpl, text, _yes(want), "yes/no", p.steps)
 
 
-def _count_q(scene, rng, want):  # type: ignore[no-untyped-def]
+def _count_q(scene: list[Obj], rng: random.Random, want: bool) -> DemoQuestion | None:
     kind = rng.choice(("shape", "size", "all"))
     p = _Prog()
     if kind == "shape":
@@ -146,7 +146,7 @@ def _count_q(scene, rng, want):  # type: ignore[no-untyped-def]
     return DemoQuestion("count", tpl, text, str(n), "number", p.steps)
 
 
-def _query(scene, rng, want):  # type: ignore[no-untyped-def]
+def _query(scene: list[Obj], rng: random.Random, want: bool) -> DemoQuestion | None:
     kind = rng.choice(("shape", "size", "color"))
     if kind == "color":
         uniq = [o for o in scene if _count(scene, size=o.size, shape=o.shape) == 1]
@@ -169,7 +169,7 @@ def _query(scene, rng, want):  # type: ignore[no-untyped-def]
     return DemoQuestion("query", tpl, text, getattr(o, kind), "other", p.steps)
 
 
-def _relation(scene, rng, want):  # type: ignore[no-untyped-def]
+def _relation(scene: list[Obj], rng: random.Random, want: bool) -> DemoQuestion | None:
     kind = rng.choice(("closest", "farthest", "left", "right"))
     if kind in ("closest", "farthest"):
         return _extreme(scene, rng, kind)
@@ -216,7 +216,7 @@ def _extreme(scene: list[Obj], rng: random.Random, kind: str) -> DemoQuestion | 
     return DemoQuestion("relation", tpl, text, getattr(target, attr), "other", p.steps)
 
 
-def _compare(scene, rng, want):  # type: ignore[no-untyped-def]
+def _compare(scene: list[Obj], rng: random.Random, want: bool) -> DemoQuestion | None:
     kind = rng.choice(("more", "fewer", "same_shape", "same_size"))
     p = _Prog()
     if kind in ("more", "fewer"):
@@ -238,15 +238,15 @@ def _compare(scene, rng, want):  # type: ignore[no-untyped-def]
             "compare", 12 if kind == "more" else 13, text, _yes(want), "yes/no", p.steps
         )
     attr = kind.split("_")[1]
-    pairs = [
+    objects = [
         (a, b)
         for a in scene
         for b in scene
         if a is not b and (getattr(a, attr) == getattr(b, attr)) == want
     ]
-    if not pairs:
+    if not objects:
         return None
-    a, b = rng.choice(pairs)
+    a, b = rng.choice(objects)
     i = p.unique(a.color)
     i = p.add(f"query_{attr}", [i])
     j = p.unique(b.color)

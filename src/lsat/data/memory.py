@@ -15,8 +15,12 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lsat.errors import LsatError
+
+if TYPE_CHECKING:
+    import torch
 
 FALLBACKS = ("disk", "error")
 # Room kept beside the bank: the model, optimizer, activations and the other split's data.
@@ -131,7 +135,7 @@ def bank_residency(nbytes: int, residency: str, fallback: str, what: str) -> str
     return "disk"
 
 
-def fits_on_device(nbytes: int, device: object, fallback: str) -> bool:
+def fits_on_device(nbytes: int, device: torch.device, fallback: str) -> bool:
     """Whether a bank of ``nbytes`` fits in the GPU's free memory (with headroom for the
     model); if not, ``fallback`` ``disk`` keeps it in host RAM with a warning, ``error`` stops."""
     import torch

@@ -32,7 +32,9 @@ FORMAT = "lsat-checkpoint-2"
 
 def rng_state() -> dict[str, Any]:
     """Every random state of this process."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    legacy = np.random.get_state(legacy=True)  # always the tuple; the stubs also allow a dict
+    assert isinstance(legacy, tuple)
+    kind, keys, pos, has_gauss, gauss = legacy
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
         # Plain values and a tensor, so a weights-only load reads it (no numpy pickles).

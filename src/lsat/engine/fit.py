@@ -100,7 +100,8 @@ def run_provenance(
     from lsat import provenance
     from lsat.paths import IMAGE_SETS, QUESTION_SETS, annotation_file, question_file
 
-    data, image_sets = [], []
+    data: list[Path | None] = []
+    image_sets: list[str] = []
     for qset in qsets:
         data += [question_file(ds.raw_dir, ds.format, qset)]
         data += [annotation_file(ds.raw_dir, ds.format, qset)]

@@ -22,7 +22,7 @@ from lsat.engine.evaluation import clevr_accuracy, vqa_accuracy
 from lsat.engine.results import write_clevr_text, write_result
 from lsat.errors import LsatError
 from lsat.io import write_json_atomic
-from lsat.paths import annotation_file, question_file
+from lsat.paths import question_file, vqa_annotation_file
 
 
 def predict_indices(
@@ -75,7 +75,7 @@ def val_evaluator(ds: Any) -> Any:
     from lsat.engine.evaluation import paused_gc
 
     with paused_gc():
-        anns = read_annotations(annotation_file(ds.raw_dir, "vqa", "val"))
+        anns = read_annotations(vqa_annotation_file(ds.raw_dir, "val"))
     version = ds.eval_version
     return lambda preds: vqa_accuracy(anns, preds, "val predictions", version)
 
@@ -113,7 +113,9 @@ def load_checkpoint_model(
     meta = ck.get("model_meta")
     if meta:
         check_sizes(meta, data, path, ds)
-        settings = ck.get("settings") if isinstance(ck.get("settings"), dict) else {}
+        settings = ck.get("settings")
+        if not isinstance(settings, dict):
+            settings = {}
         return _from_meta(ck, meta).to(device), {
             **meta,
             "trained_on": settings.get("split"),

@@ -55,7 +55,7 @@ def _feature_sources(ds: DatasetConfig, image_set: str) -> list[tuple[Path, str]
 
 def plan(ds: DatasetConfig, image_sets: list[str]) -> list[tuple[str, list[str], list]]:
     """(what, lsat arguments, inputs it reads) of each missing step, in order."""
-    steps = []
+    steps: list[tuple[str, list[str], list]] = []
     qsets = needed_qsets(ds)
     raw = _raw_files(ds, qsets)
     if ds.demo and not all(p.is_file() for p, _ in raw):

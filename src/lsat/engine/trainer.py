@@ -178,7 +178,7 @@ def wrap_model(model: nn.Module, cfg: dict[str, Any], env: DistEnv) -> tuple[nn.
     return ddp, ddp
 
 
-def _no_buffer_sync() -> dict[str, bool]:
+def _no_buffer_sync() -> dict[str, Any]:
     """DDP's switch for not syncing buffers each forward, in this torch's spelling.
 
     torch ≥ 2.13 calls it ``forward_sync_buffers`` (``broadcast_buffers`` is deprecated);
@@ -424,8 +424,9 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.tau = None
-        if hasattr(self.model, "update_tau"):
-            self.tau = self.model.update_tau(self.epoch, c["max_epoch"], c["warmup_epochs"])
+        update_tau = getattr(self.model, "update_tau", None)  # our TRAR/LSAT/MCAN nets
+        if update_tau is not None:
+            self.tau = update_tau(self.epoch, c["max_epoch"], c["warmup_epochs"])
         self.model.train()
         return lr
 

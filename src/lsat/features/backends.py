@@ -163,7 +163,7 @@ def _why(err: BaseException, path: Path) -> str:
 class NpyBackend(_ArrayImport):
     """Official TRAR grid features: one (S², C) float16 ``.npy`` per image."""
 
-    suffixes = (".npy",)
+    suffixes: tuple[str, ...] = (".npy",)
     what = NPY_WHAT
     backbone = "imported-npy"
 
@@ -185,7 +185,7 @@ class NpzBackend(_ArrayImport):
     is accepted too. (C, S, S) is recognised by its two equal trailing sides S = grid.
     """
 
-    suffixes = (".npz",)
+    suffixes: tuple[str, ...] = (".npz",)
     what = NPZ_WHAT
     backbone = "imported-npz"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from lsat.errors import LsatError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg")
 _KNOWN_EXT = re.compile(r"(\.(?:png|jpe?g|npy|npz))+$", re.IGNORECASE)
 _PATTERNS = (
     re.compile(r"^COCO_[A-Za-z0-9]+_(\d{12})$"),

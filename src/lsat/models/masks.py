@@ -37,6 +37,8 @@ def order_mask(scale: int, order: int) -> Tensor:
 class OrderMasks(nn.Module):
     """TRAR's attention spans: one (N, N) window mask per order, OR-ed with padding."""
 
+    masks: Tensor  # a buffer (nn.Module's attribute lookup is untyped)
+
     def __init__(self, scale: int, orders: tuple[int, ...]) -> None:
         super().__init__()
         masks = torch.stack([order_mask(scale, o) for o in orders])
@@ -68,6 +70,9 @@ class WindowMasks(NamedTuple):
 
 class WindowLayout(nn.Module):
     """LSAT's partition of the grid into non-overlapping windows."""
+
+    member: Tensor  # buffers (nn.Module's attribute lookup is untyped)
+    outside: Tensor
 
     def __init__(self, scale: int, window: int) -> None:
         super().__init__()

@@ -70,6 +70,8 @@ class Decoder(nn.Module):
 class Backbone(nn.Module):
     """All encoder layers on the words first, then every decoder layer on the image."""
 
+    tau: Tensor  # a buffer (nn.Module's attribute lookup is untyped)
+
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.enc_list = nn.ModuleList(Encoder(cfg) for _ in range(cfg.layer))
