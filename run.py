@@ -101,6 +101,7 @@ def _versions(ckpt: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    from lsat.cli import main as lsat_main
     from lsat.engine import distributed
     from lsat.engine.fit import load_dataset_config, predict_run, train_run
     from lsat.engine.layout import RunLayout, link_atomic
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     ds = load_dataset_config(args.CONFIG, args.DATASET, sets)
     if not distributed.inside_launch():
         # What Snakemake would have built first (demo world, features, vocabulary).
-        prepare_inputs(args.CONFIG, ds, image_sets_for(ds, args.RUN))
+        prepare_inputs(args.CONFIG, ds, image_sets_for(ds, args.RUN), lsat_main)
     gpus = [g for g in (args.GPU or "").split(",") if g.strip()]
     if gpus and not distributed.inside_launch():
         os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)

@@ -22,7 +22,7 @@ COMMAND_MODULES = (
     "lsat.features.commands",
     "lsat.engine.commands",
     "lsat.summary",
-    "lsat.provenance",
+    "lsat.provenance_show",
     "lsat.dvcgen",
     "lsat.analyze_commands",
 )

@@ -20,6 +20,7 @@ from lsat.engine import checkpoint as ckpt_io
 from lsat.engine.distributed import DistEnv
 from lsat.engine.trainer import seed_everything, train
 from lsat.errors import LsatError
+from lsat.models.official import check_lists, list_digests
 from lsat.safe_load import CheckpointDamaged
 
 MARK = 1.2345
@@ -118,11 +119,11 @@ def test_list_hashes_see_content_not_size_or_layout(tmp_path: Path) -> None:
     vocab, answers = tmp_path / "vocab.json", tmp_path / "answers.json"
     vocab.write_text(json.dumps({"token_to_ix": {"PAD": 0, "UNK": 1, "red": 2, "cube": 3}}))
     answers.write_text(json.dumps([{"yes": 0, "no": 1}, {"0": "yes", "1": "no"}]))
-    meta = {"vocab": str(vocab), "answers": str(answers), **ckpt_io.list_digests(vocab, answers)}
+    meta = {"vocab": str(vocab), "answers": str(answers), **list_digests(vocab, answers)}
     vocab.write_text(
         json.dumps({"token_to_ix": {"PAD": 0, "UNK": 1, "red": 2, "cube": 3}}, indent=4)
     )
-    ckpt_io.check_lists(meta, vocab, answers, Path("model.pt"))  # reformatted: the same
+    check_lists(meta, vocab, answers, Path("model.pt"))  # reformatted: the same
     vocab.write_text(json.dumps({"token_to_ix": {"PAD": 0, "UNK": 1, "cube": 2, "red": 3}}))
     # Same size as the first version: give it a later mtime, as a later edit has (digests
     # are remembered per path, size and mtime within one process).
@@ -131,4 +132,4 @@ def test_list_hashes_see_content_not_size_or_layout(tmp_path: Path) -> None:
     with pytest.raises(
         LsatError, match=r"model\.pt was trained with the vocabulary .*other content"
     ):
-        ckpt_io.check_lists(meta, vocab, answers, Path("model.pt"))
+        check_lists(meta, vocab, answers, Path("model.pt"))

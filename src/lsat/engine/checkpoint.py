@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from lsat.errors import LsatError
-from lsat.io import atomic_path, json_content_sha256
+from lsat.io import atomic_path
 from lsat.safe_load import CheckpointDamaged, safe_torch_load, verify_digest, with_digest
 
 FORMAT = "lsat-checkpoint-2"
@@ -96,33 +96,6 @@ def load(path: Path) -> dict[str, Any]:
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise LsatError(f"checkpoint {path} has no 'state_dict': not a model checkpoint")
     return ckpt
-
-
-def list_digests(vocab: Path, answers: Path) -> dict[str, str]:
-    """Content hashes of the vocabulary and answer list, stored in every checkpoint."""
-    return {
-        "vocab_sha256": json_content_sha256(vocab, "vocabulary file"),
-        "answers_sha256": json_content_sha256(answers, "answers file"),
-    }
-
-
-def check_lists(meta: dict[str, Any], vocab: Path, answers: Path, ckpt: Path) -> None:
-    """Refuse a vocabulary or answer list whose content differs from the checkpoint's.
-
-    Sizes alone miss a reordered answer list: predictions would be mapped to the wrong
-    answers. Checkpoints without the hashes (official files) are not checked here.
-    """
-    now = list_digests(vocab, answers)
-    for key, what, file, old in (
-        ("vocab_sha256", "vocabulary", vocab, meta.get("vocab")),
-        ("answers_sha256", "answer list", answers, meta.get("answers")),
-    ):
-        if meta.get(key) and meta[key] != now[key]:
-            raise LsatError(
-                f"checkpoint {ckpt} was trained with the {what} {old} but {file} has other "
-                f"content (same size or not, e.g. reordered): use the {what} the checkpoint "
-                "was trained with, or retrain"
-            )
 
 
 def extension(old: Any, new: dict[str, Any], ck: dict[str, Any]) -> str | None:

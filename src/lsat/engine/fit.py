@@ -18,7 +18,6 @@ import torch
 
 from lsat.config import DatasetConfig, dataset_config, load_config, parse_override
 from lsat.engine import distributed
-from lsat.engine.checkpoint import list_digests
 from lsat.engine.cpu import configure_cpu
 from lsat.engine.device import resolve_train
 from lsat.engine.finetune import finetune_config, is_finetune, run_parts
@@ -29,6 +28,7 @@ from lsat.engine.runlock import run_lock
 from lsat.engine.trainer import TrainSpec, seed_everything, train
 from lsat.errors import LsatError
 from lsat.io import parsed_once
+from lsat.models.official import list_digests
 from lsat.paths import question_file, split_parts
 from lsat.runs import Run
 from lsat.runs import find as find_run

@@ -22,6 +22,7 @@ from lsat.engine.evaluation import clevr_accuracy, vqa_accuracy
 from lsat.engine.results import write_clevr_text, write_result
 from lsat.errors import LsatError
 from lsat.io import write_json_atomic
+from lsat.models.official import check_lists
 from lsat.paths import question_file, vqa_annotation_file
 
 
@@ -141,7 +142,7 @@ def check_sizes(meta: dict[str, Any], dataset: Any, model_path: Path, ds: Any) -
                 f"{model_path} was trained with a {what} of {want} entries but {file} has "
                 f"{have}: rebuild the vocabulary the model was trained with or retrain"
             )
-    ckpt_io.check_lists(meta, ds.paths.vocab, ds.paths.answers, model_path)
+    check_lists(meta, ds.paths.vocab, ds.paths.answers, model_path)
 
 
 def write_predictions(

@@ -88,11 +88,14 @@ def prepare_inputs(
     config: str | Path,
     ds: DatasetConfig,
     image_sets: list[str],
+    run_lsat: Callable[[list[str]], int],
     echo: Callable[[str], None] = print,
 ) -> int:
-    """Run the missing steps; return how many ran. Raises one error for missing raw files."""
-    from lsat.cli import main
+    """Run the missing steps; return how many ran. Raises one error for missing raw files.
 
+    ``run_lsat`` is the command line's ``main`` (run.py hands it in): the engine sits below
+    the CLI and never imports it.
+    """
     steps = plan(ds, image_sets)
     if not ds.demo:
         missing = {p: what for _, _, inputs in steps for p, what in inputs if not p.exists()}
@@ -107,7 +110,7 @@ def prepare_inputs(
     for i, (what, args, _) in enumerate(steps, 1):
         argv = [args[0], "--config", str(config), *args[1:]]
         echo(f"[{i}/{len(steps)}] building {what}: lsat {' '.join(argv)}")
-        if main(argv) != 0:
+        if run_lsat(argv) != 0:
             raise LsatError(f"building {what} failed (lsat {' '.join(argv)})")
     return len(steps)
 

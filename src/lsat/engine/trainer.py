@@ -50,6 +50,7 @@ from lsat.engine.layout import RunLayout, link_atomic
 from lsat.engine.report import epoch_line, write_curves, write_reports
 from lsat.engine.schedule import lr_at
 from lsat.errors import LsatError
+from lsat.models.official import check_lists
 
 # Test hook: rank 0 sends itself SIGTERM after this many optimizer steps (deterministic kill).
 SIGNAL_AFTER_ENV = "LSAT_SIGNAL_AFTER_STEPS"
@@ -294,7 +295,7 @@ class Trainer:
         ck = ckpt_io.load(path) if ck is None else ck
         meta = self.spec.model_meta
         if meta.get("vocab") and meta.get("answers"):
-            ckpt_io.check_lists(ck.get("model_meta") or {}, meta["vocab"], meta["answers"], path)
+            check_lists(ck.get("model_meta") or {}, meta["vocab"], meta["answers"], path)
         extended = None
         if ck.get("settings_hash") != self.settings_hash:
             extended = ckpt_io.extension(ck.get("settings"), self.spec.settings, ck)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from lsat.errors import LsatError
-from lsat.io import read_json
+from lsat.io import json_content_sha256, read_json
 from lsat.safe_load import safe_torch_load, verify_digest
 
 REQUIRED_KEYS = ("state_dict", "optimizer", "lr_base", "epoch")
@@ -62,6 +62,33 @@ def answer_size(answers_path: str | Path) -> int:
     raise LsatError(f"answers file {answers_path} is not [answer_to_ix, ix_to_answer]")
 
 
+def list_digests(vocab: Path, answers: Path) -> dict[str, str]:
+    """Content hashes of the vocabulary and answer list, stored in every checkpoint."""
+    return {
+        "vocab_sha256": json_content_sha256(vocab, "vocabulary file"),
+        "answers_sha256": json_content_sha256(answers, "answers file"),
+    }
+
+
+def check_lists(meta: dict[str, Any], vocab: Path, answers: Path, ckpt: Path) -> None:
+    """Refuse a vocabulary or answer list whose content differs from the checkpoint's.
+
+    Sizes alone miss a reordered answer list: predictions would be mapped to the wrong
+    answers. Checkpoints without the hashes (official files) are not checked here.
+    """
+    now = list_digests(vocab, answers)
+    for key, what, file, old in (
+        ("vocab_sha256", "vocabulary", vocab, meta.get("vocab")),
+        ("answers_sha256", "answer list", answers, meta.get("answers")),
+    ):
+        if meta.get(key) and meta[key] != now[key]:
+            raise LsatError(
+                f"checkpoint {ckpt} was trained with the {what} {old} but {file} has other "
+                f"content (same size or not, e.g. reordered): use the {what} the checkpoint "
+                "was trained with, or retrain"
+            )
+
+
 def _check_size(
     state: dict[str, torch.Tensor], key: str, expected: int, what: str, file: str | Path, ckpt: Path
 ) -> None:
@@ -93,8 +120,6 @@ def apply_checkpoint(
 ) -> dict[str, Any]:
     """Load an already-read checkpoint dict ``ckpt`` (of file ``p``) into ``model``."""
     if isinstance(ckpt.get("model_meta"), dict):  # an lsat model.pt: its lists must match
-        from lsat.engine.checkpoint import check_lists
-
         check_lists(ckpt["model_meta"], Path(vocab_path), Path(answers_path), p)
     state = strip_module_prefix(dict(ckpt["state_dict"]))
     _check_size(state, "embedding.weight", vocab_size(vocab_path), "tokens", vocab_path, p)
