@@ -40,6 +40,7 @@ FOUNDATION = {
 DOMAIN = {"lsat.recipe"}
 COMMANDS = {
     "lsat.analyze",
+    "lsat.analyze_commands",
     "lsat.analyze_plots",
     "lsat.cli",
     "lsat.dvcgen",
