@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -27,6 +27,11 @@ from torch import nn
 
 from lsat.errors import LsatError
 from lsat.io import write_json_atomic
+
+if TYPE_CHECKING:
+    from lsat.config import DatasetConfig
+    from lsat.data.contract import QAData
+    from lsat.data.dataset import QADataset
 
 
 class Recorder:
@@ -90,7 +95,7 @@ def recording(model: nn.Module) -> Iterator[Recorder]:
 
 
 @torch.no_grad()
-def record(model: nn.Module, data: Any, device: torch.device, batch_size: int) -> Recorder:
+def record(model: nn.Module, data: QAData, device: torch.device, batch_size: int) -> Recorder:
     """Run ``model`` over every example of ``data`` in eval mode, recording as it goes."""
     from lsat.engine.batches import eval_steps
 
@@ -114,7 +119,7 @@ def by_type(values: np.ndarray, types: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def question_types(ds: Any) -> dict[int, str]:
+def question_types(ds: DatasetConfig) -> dict[int, str]:
     """{val question id: its type}: VQA ``question_type`` (else answer type), CLEVR category."""
     from lsat.paths import vqa_annotation_file
 
@@ -131,7 +136,7 @@ def question_types(ds: Any) -> dict[int, str]:
     }
 
 
-def _images(ds: Any) -> dict[int, Path]:
+def _images(ds: DatasetConfig) -> dict[int, Path]:
     from lsat.features.inputs import list_inputs
     from lsat.paths import IMAGE_SETS, image_dir
 
@@ -141,7 +146,7 @@ def _images(ds: Any) -> dict[int, Path]:
     return dict(list_inputs(folder, (".png", ".jpg", ".jpeg"), "val images"))
 
 
-def summarise(rec: Recorder, data: Any, types: list[str], orders: list[int]) -> dict[str, Any]:
+def summarise(rec: Recorder, types: list[str], orders: list[int]) -> dict[str, Any]:
     """The JSON of each figure from what the hooks recorded (one entry per layer)."""
     out: dict[str, Any] = {}
     if rec.routing:
@@ -187,7 +192,7 @@ def analyze_run(
     qtypes = question_types(ds)
     types = [qtypes.get(int(q), "unknown") for q in data.question_ids]
     orders = [int(o) for o in getattr(getattr(model, "cfg", None), "orders", ())]
-    numbers = summarise(rec, data, types, orders)
+    numbers = summarise(rec, types, orders)
     written: dict[str, Path] = {}
     for key, draw in (("routing", plots.routing_figure), ("gates", plots.gate_figure)):
         if key in numbers:
@@ -205,8 +210,8 @@ def analyze_run(
 
 
 def _examples(
-    ds: Any,
-    data: Any,
+    ds: DatasetConfig,
+    data: QADataset,
     model: nn.Module,
     device: torch.device,
     att: np.ndarray,

@@ -39,12 +39,12 @@ def test_trar_routing_weights_per_layer_and_type():
     model, rec, _ = _record("trar")
     assert len(rec.routing) == TINY["layer"]  # one router per decoder layer
     types = ["a", "b", "a", "b", "b"]
-    out = summarise(rec, None, types, list(model.cfg.orders))["routing"]
+    out = summarise(rec, types, list(model.cfg.orders))["routing"]
     assert out["orders"] == [0, 1, 2] and len(out["layers"]) == 2
     for entry in out["by_type"].values():
         weights = np.array(entry["mean"])  # (layers, orders), each row a distribution
         assert weights.shape == (2, 3) and np.allclose(weights.sum(axis=1), 1, atol=1e-5)
-    assert out["by_type"]["b"]["n"] == 3 and "gates" not in summarise(rec, None, types, [0])
+    assert out["by_type"]["b"]["n"] == 3 and "gates" not in summarise(rec, types, [0])
 
 
 def test_lsat_gates_match_the_gate_layer():
@@ -65,7 +65,7 @@ def test_lsat_gates_match_the_gate_layer():
         expected = torch.sigmoid(first.gate(adapter_out)).mean(dim=(1, 2)).numpy()
     got = rec.gates[next(iter(rec.gates))][0]
     np.testing.assert_allclose(got, expected, atol=1e-6)
-    gates = summarise(rec, None, ["x"] * 5, [])["gates"]
+    gates = summarise(rec, ["x"] * 5, [])["gates"]
     assert all(0 < g < 1 for g in gates["overall"])
 
 

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from lsat.data.contract import QAData
 from lsat.data.memory import fits_on_device
 from lsat.engine.prefetch import prefetched
 from lsat.errors import LsatError
@@ -42,7 +43,7 @@ PREFETCH_BATCHES = 4
 class BatchReads(Dataset):
     """A view of a dataset whose item ``idx`` (an index array) is the whole batch."""
 
-    def __init__(self, dataset: Any) -> None:
+    def __init__(self, dataset: QAData) -> None:
         self.dataset = dataset
 
     def __len__(self) -> int:
@@ -93,7 +94,7 @@ def _gather(src: torch.Tensor, index: torch.Tensor, pin: bool) -> torch.Tensor:
     return torch.index_select(src, 0, index, out=out)
 
 
-def _bank_tensor(dataset: Any, residency: str, device: torch.device) -> torch.Tensor:
+def _bank_tensor(dataset: QAData, residency: str, device: torch.device) -> torch.Tensor:
     """The dataset's float16 bank as a tensor: shared with the host array for ``ram``; for
     ``gpu`` uploaded, then the host copy is dropped (it would double the footprint)."""
     host = torch.from_numpy(np.ascontiguousarray(dataset.feature_bank()))
@@ -112,7 +113,7 @@ class BatchSource:
 
     def __init__(
         self,
-        dataset: Any,
+        dataset: QAData,
         residency: str,
         device: torch.device,
         num_workers: int = 0,

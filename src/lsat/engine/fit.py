@@ -12,7 +12,7 @@ import contextlib
 import copy
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -32,6 +32,10 @@ from lsat.models.official import list_digests
 from lsat.paths import question_file, split_parts
 from lsat.runs import Run
 from lsat.runs import find as find_run
+
+if TYPE_CHECKING:
+    from lsat.data.contract import QAData
+    from lsat.data.dataset import QADataset
 
 # Train keys that change speed or bookkeeping but not the trained weights.
 _NEUTRAL_TRAIN_KEYS = (
@@ -129,7 +133,7 @@ def qsets_order(ds: DatasetConfig) -> Any:
     return order.index
 
 
-def _build_data(ds: DatasetConfig, qsets: list[str], residency: str) -> Any:
+def _build_data(ds: DatasetConfig, qsets: list[str], residency: str) -> QADataset:
     from lsat.data.dataset import build_dataset
 
     return build_dataset(
@@ -259,7 +263,7 @@ def _train_in_env(
 
 
 def _model_meta(
-    ds: DatasetConfig, train_set: Any, options: dict[str, Any], digests: dict[str, str]
+    ds: DatasetConfig, train_set: QAData, options: dict[str, Any], digests: dict[str, str]
 ) -> dict[str, Any]:
     """What a checkpoint records to rebuild its network and check its vocabulary/answers."""
     return {
@@ -438,7 +442,11 @@ def _predict(
 
 
 def _gumbel_answers(
-    model: torch.nn.Module, data: Any, device: torch.device, gumbel: tuple[float, int], kw: Any
+    model: torch.nn.Module,
+    data: QAData,
+    device: torch.device,
+    gumbel: tuple[float, int],
+    kw: dict[str, Any],
 ) -> dict[int, str]:
     """Answers under the official noisy test of hard routing (seeded Gumbel noise at τ)."""
     from lsat.engine.predict import predict_answers

@@ -7,6 +7,7 @@ vocabulary and answer files of the dataset must have the sizes the model was tra
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ import torch
 from torch import nn
 
 from lsat import progress, provenance
+from lsat.config import DatasetConfig
+from lsat.data.contract import QAData
 from lsat.engine import checkpoint as ckpt_io
 from lsat.engine.batches import BatchSource, eval_steps
 from lsat.engine.device import autocast_dtype
@@ -28,7 +31,7 @@ from lsat.paths import question_file, vqa_annotation_file
 
 def predict_indices(
     model: nn.Module,
-    dataset: Any,
+    dataset: QAData,
     device: torch.device,
     batch_size: int,
     residency: str = "disk",
@@ -58,14 +61,16 @@ def predict_indices(
     return torch.cat(outs).cpu().numpy()
 
 
-def predict_answers(model: nn.Module, dataset: Any, device: torch.device, **kw: Any) -> dict:
+def predict_answers(
+    model: nn.Module, dataset: QAData, device: torch.device, **kw: Any
+) -> dict[int, str]:
     """{question id: answer string} for every question of ``dataset``."""
     ix = predict_indices(model, dataset, device, **kw)
     answers = dataset.answers
     return {int(q): answers[int(a)] for q, a in zip(dataset.question_ids, ix, strict=True)}
 
 
-def val_evaluator(ds: Any) -> Any:
+def val_evaluator(ds: DatasetConfig) -> Callable[[dict[int, str]], dict[str, Any]]:
     """A function scoring {qid: answer} on the dataset's val set (annotations read once)."""
     if ds.format == "clevr":
         from lsat.data.clevr import load_set
@@ -97,7 +102,7 @@ def _from_meta(ck: dict[str, Any], meta: dict[str, Any]) -> nn.Module:
 
 
 def load_checkpoint_model(
-    path: Path, ds: Any, data: Any, device: torch.device
+    path: Path, ds: DatasetConfig, data: QAData, device: torch.device
 ) -> tuple[nn.Module, dict[str, Any]]:
     """The network of any checkpoint: ours (``model.pt``, ``epochN.pkl`` of run.py) or an
     official openvqa/TRAR ``epochN.pkl`` (``state_dict`` with or without DataParallel's
@@ -131,7 +136,7 @@ def load_checkpoint_model(
     return model.to(device), meta
 
 
-def check_sizes(meta: dict[str, Any], dataset: Any, model_path: Path, ds: Any) -> None:
+def check_sizes(meta: dict[str, Any], dataset: QAData, model_path: Path, ds: DatasetConfig) -> None:
     """The vocabulary and answer list must be the model's: sizes, then content hashes."""
     for what, have, want, file in (
         ("vocabulary", dataset.token_size, meta["token_size"], ds.paths.vocab),
@@ -146,7 +151,7 @@ def check_sizes(meta: dict[str, Any], dataset: Any, model_path: Path, ds: Any) -
 
 
 def write_predictions(
-    ds: Any,
+    ds: DatasetConfig,
     split: str,
     on: str,
     answers: dict[int, str],
@@ -177,7 +182,7 @@ def write_predictions(
 
 
 def _val_metrics(
-    ds: Any,
+    ds: DatasetConfig,
     answers: dict[int, str],
     trained_on: str | None,
     noisy: tuple[float, int, dict[int, str]] | None,
@@ -206,7 +211,7 @@ def _val_metrics(
 
 
 def _write_test(
-    ds: Any,
+    ds: DatasetConfig,
     answers: dict[int, str],
     entries: list[dict[str, Any]],
     out: Path | None,

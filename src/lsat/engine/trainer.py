@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lsat import progress, provenance
+from lsat.data.contract import QAData
 from lsat.engine import checkpoint as ckpt_io
 from lsat.engine.batches import BatchSource, train_steps
 from lsat.engine.device import autocast_dtype, configure_device, resolve_train
@@ -206,7 +207,7 @@ class Trainer:
     def __init__(
         self,
         model: nn.Module,
-        train_set: Any,
+        train_set: QAData,
         spec: TrainSpec,
         env: DistEnv,
         validate: Callable[[nn.Module], dict[str, Any]] | None = None,
@@ -572,7 +573,7 @@ class Trainer:
 
 def train(
     model: nn.Module,
-    train_set: Any,
+    train_set: QAData,
     spec: TrainSpec,
     env: DistEnv,
     *,

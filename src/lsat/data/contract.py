@@ -1,0 +1,44 @@
+"""What training, prediction and analysis read from a dataset: the :class:`QAData` protocol.
+
+:class:`lsat.data.dataset.QADataset` is the real one; the engine's tests train on a small
+in-memory stand-in. The engine types its datasets with this protocol rather than with
+``QADataset`` (it needs no HDF5 store to type-check) or ``Any`` (mypy then catches a
+misspelt or missing attribute on either side).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+
+class QAData(Protocol):
+    """Questions as arrays beside a float16 feature bank (docs/architecture.md, Dataset).
+
+    Q questions of T tokens with up to K answers each; the bank holds M images of N cells of
+    C channels. Read only when present (``getattr``): ``residency`` (``disk`` when the bank
+    did not fit in memory), ``fallback`` and ``release_bank()``.
+    """
+
+    grid: int  # S, the side of the S×S grid (N = S²)
+    num_cells: int  # N
+    channels: int  # C
+    token_size: int  # vocabulary size
+    num_answers: int
+    answers: list[str]  # answer index → answer string
+    question_ids: np.ndarray  # (Q,) int64
+    image_row: np.ndarray  # (Q,) int64 row into the bank
+    ques_ix: np.ndarray  # (Q, T) int64
+    target_ix: np.ndarray  # (Q, K) int64
+    target_score: np.ndarray  # (Q, K) float32
+
+    def __len__(self) -> int: ...
+
+    def read_batch(self, indices: np.ndarray) -> dict[str, np.ndarray]:
+        """``img_feat`` (B, N, C) float16, ``ques_ix``, ``target_ix``, ``target_score``, ``qid``."""
+        ...
+
+    def feature_bank(self) -> np.ndarray:
+        """All features (M, N, C) float16, indexed by ``image_row``."""
+        ...
