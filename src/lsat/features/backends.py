@@ -70,6 +70,18 @@ def pixels_channels(cell_pixels: int, coords: bool) -> int:
     return 3 * int(cell_pixels) ** 2 + (2 if coords else 0)
 
 
+def pixels_backbone(cell_pixels: int, coords: bool) -> str:
+    """The ``backbone`` attribute the pixels backbone records, e.g. ``pixels(cell_pixels=8)``."""
+    return f"pixels(cell_pixels={int(cell_pixels)}{', coords' if coords else ''})"
+
+
+def export_backbone(model_path: str | Path, preprocess: str) -> str:
+    """The ``backbone`` attribute of the export backend: its ``.pt2`` file name and the
+    grid pre-processing, e.g. ``export:resnext101_conv5.pt2+trar`` (known without loading
+    the model, so a complete file can be checked against the settings cheaply)."""
+    return f"export:{Path(model_path).name}+{preprocess}"
+
+
 class PixelsBackend:
     """Weight-free backbone: each grid cell is its p×p RGB patch, centred on mid-grey.
 
@@ -92,14 +104,14 @@ class PixelsBackend:
 
     def __init__(self, grid: int, cell_pixels: int = 8, coords: bool = False):
         self.grid, self.cell_pixels, self.coords = int(grid), int(cell_pixels), bool(coords)
-        extra = ", coords" if self.coords else ""
-        self.backbone = f"pixels(cell_pixels={self.cell_pixels}{extra})"
+        self.backbone = pixels_backbone(self.cell_pixels, self.coords)
+        self.channels = pixels_channels(self.cell_pixels, self.coords)
         centres = (np.arange(self.grid) + 0.5) / self.grid * 2 - 1
         ys, xs = np.meshgrid(centres, centres, indexing="ij")
         self._xy = np.stack([xs, ys], axis=-1).reshape(self.grid**2, 2)
 
     def probe(self, path: Path) -> int:
-        return pixels_channels(self.cell_pixels, self.coords)
+        return self.channels
 
     def read(self, path: Path) -> np.ndarray:
         side = self.grid * self.cell_pixels

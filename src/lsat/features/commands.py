@@ -138,13 +138,31 @@ def make_backend(feats: dict[str, Any], device: str | None = None) -> Backend:
     raise LsatError(f"unknown features backend {backend!r}: expected one of {BACKENDS}")
 
 
+def expected_settings(feats: dict[str, Any]) -> dict[str, Any]:
+    """The attributes a complete output of ``feats`` must have recorded to be reused,
+    found without loading a backbone (the export backend's is named by its file)."""
+    from lsat.features.extract import settings_of
+
+    if feats["backend"] == "export" and feats.get("export_model"):
+        from lsat.features.backends import export_backbone
+
+        grid = int(feats["grid"])
+        if grid < 1:
+            raise LsatError(f"features.grid must be at least 1; got {grid}")
+        return {
+            "backbone": export_backbone(feats["export_model"], feats["preprocess"]),
+            "grid": grid,
+        }
+    return settings_of(make_backend(feats))
+
+
 def run_extract(args: argparse.Namespace) -> int:
     from lsat.features.extract import extract, is_complete
     from lsat.features.inputs import list_inputs
 
     feats = resolve(args)
     out = Path(feats["out"])
-    if not args.force and (count := is_complete(out)) is not None:
+    if not args.force and (count := is_complete(out, expected_settings(feats))) is not None:
         print(f"{out} is already complete ({count} images); nothing to do (--force redoes it)")
         return 0
     backend = make_backend(feats, device=args.device)

@@ -28,7 +28,13 @@ import torch
 from PIL import Image, ImageOps
 
 from lsat.errors import LsatError
-from lsat.features.backends import IMAGES_WHAT, TRAR_MAX_SIZE, TRAR_MIN_SIZE, open_rgb
+from lsat.features.backends import (
+    IMAGES_WHAT,
+    TRAR_MAX_SIZE,
+    TRAR_MIN_SIZE,
+    export_backbone,
+    open_rgb,
+)
 from lsat.features.grid import (
     CLEVR_INPUT,
     clevr_grid,
@@ -93,7 +99,7 @@ class ExportBackend:
         self.preprocess, self.grid = preprocess, int(grid)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = load_exported(self.model_path, self.device)
-        self.backbone = f"export:{self.model_path.name}+{preprocess}"
+        self.backbone = export_backbone(self.model_path, preprocess)
 
     def read(self, path: Path) -> torch.Tensor:
         img = open_rgb(path)

@@ -8,7 +8,7 @@ file before the next begins, so a killed run loses at most one batch.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -22,15 +22,42 @@ from lsat.features.store import FeatureStore, FeatureWriter, partial_path
 from lsat.io import DiskFull, check_free_space, is_disk_full
 
 
-def is_complete(out: Path) -> int | None:
-    """Number of images in ``out`` when it is a complete feature file, else None."""
+def is_complete(out: Path, expected: Mapping[str, Any] | None = None) -> int | None:
+    """Number of images in ``out`` when it is a complete feature file, else None.
+
+    A complete file is only reused when it was made with the requested settings: each
+    attribute in ``expected`` (``backbone``, ``grid``, ``channels``) must equal the recorded
+    one, else one error names the file, the attributes and what to do. Silently keeping
+    features of another grid or backbone would train on them.
+    """
     if not out.is_file():
         return None
     try:
         with FeatureStore(out) as store:
-            return len(store)
+            count = len(store)
+            recorded = {"backbone": store.backbone, "grid": store.grid, "channels": store.channels}
     except LsatError:
         return None
+    differ = [(k, recorded[k], v) for k, v in (expected or {}).items() if recorded[k] != v]
+    if differ:
+        what = "; ".join(f"{k} {old!r} recorded, {new!r} requested" for k, old, new in differ)
+        raise LsatError(
+            f"{out} is a complete feature file made with other settings ({what}): rerun "
+            "with --force (or delete the file) to re-extract it with the requested settings, "
+            "or set the features settings (datasets.<name>.features, or the flags) back to "
+            "the recorded ones to use it"
+        )
+    return count
+
+
+def settings_of(backend: Backend) -> dict[str, Any]:
+    """What a complete output made by ``backend`` must have recorded: its backbone and
+    grid, and its channels where they are known before reading an input (pixels)."""
+    out: dict[str, Any] = {"backbone": backend.backbone, "grid": backend.grid}
+    channels = getattr(backend, "channels", None)
+    if isinstance(channels, int):
+        out["channels"] = channels
+    return out
 
 
 def extract(
@@ -46,8 +73,8 @@ def extract(
 ) -> Path:
     """Write the features of ``inputs`` (``(image_id, file)``, sorted by id) to ``out``.
 
-    A complete ``out`` is left alone unless ``force``; an unfinished ``out.partial`` made
-    with the same images and settings is resumed.
+    A complete ``out`` is left alone unless ``force`` (if made with other settings: an
+    error); an unfinished ``out.partial`` of the same images and settings is resumed.
     """
     out = Path(out)
     if not inputs:
@@ -55,7 +82,7 @@ def extract(
     if batch_size < 1:
         raise LsatError(f"batch size must be at least 1; got {batch_size}")
     if not force:
-        done = is_complete(out)
+        done = is_complete(out, settings_of(backend))
         if done is not None:
             log(f"{out} is already complete ({done} images); nothing to do (--force redoes it)")
             return out
