@@ -21,7 +21,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=5)
     args = parser.parse_args()
-    model = build_model("trar", dataset="vqa", token_size=20573, answer_size=3129)
+    model = build_model("trar", format="vqa", token_size=20573, answer_size=3129)
     params = list(model.parameters())
     for p in params:
         p.grad = torch.randn_like(p)

@@ -39,7 +39,7 @@ def main() -> None:
     ques = torch.randint(3, TOKENS, (args.batch_size, T), generator=g).to(dev)
     sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
     for name in args.models.split(","):
-        model = build_model(name, dataset="vqa", token_size=TOKENS, answer_size=ANSWERS)
+        model = build_model(name, format="vqa", token_size=TOKENS, answer_size=ANSWERS)
         model = model.to(dev).eval()
         for variant in args.variants.split(","):
             amp = variant == "bf16"

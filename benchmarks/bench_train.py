@@ -7,7 +7,7 @@ subprocess (the allocator settings are per process) started one after the other 
 invocation, so ratios between variants are measured on the same machine state.
 
 Variants: ``eager`` is what the engine runs (attention backend ``auto``, the CPU dropout mask
-of ``lsat.models.dropout``, glibc's heap kept warm on CPU); ``plain`` is the same model with
+of ``lsat.models.kernels``, glibc's heap kept warm on CPU); ``plain`` is the same model with
 SDPA everywhere, ``torch``'s own dropout and glibc's default allocator (this project before
 0.9, and the baseline of the CPU speed-ups); ``compile`` adds ``torch.compile`` (with the
 engine's ``allow_rnn``, so the question LSTM is in the graph: one graph, not six),
@@ -39,7 +39,7 @@ import torch._dynamo
 from torch._dynamo.utils import counters
 from torch.utils.flop_counter import FlopCounterMode
 
-import lsat.models.dropout as model_dropout
+import lsat.models.kernels as model_kernels
 from lsat.engine.cpu import retain_freed_memory
 from lsat.models import build_model, set_attention_backend
 
@@ -70,7 +70,7 @@ def batch(batch_size: int, device: str):
 
 
 def flops_per_sample(name: str, device: str, batch_size: int) -> float:
-    model = build_model(name, dataset="vqa", token_size=TOKENS, answer_size=ANSWERS).to(device)
+    model = build_model(name, format="vqa", token_size=TOKENS, answer_size=ANSWERS).to(device)
     img, ques, target = batch(batch_size, device)
     counter = FlopCounterMode(display=False)
     with counter:
@@ -84,11 +84,11 @@ def flops_per_sample(name: str, device: str, batch_size: int) -> float:
 def measure(name: str, variant: str, args) -> dict:
     torch.manual_seed(0)
     device = args.device
-    model = build_model(name, dataset="vqa", token_size=TOKENS, answer_size=ANSWERS).to(device)
+    model = build_model(name, format="vqa", token_size=TOKENS, answer_size=ANSWERS).to(device)
     model.train()
     plain = "plain" in variant
     set_attention_backend(model, "sdpa" if plain else "auto")
-    model_dropout.FAST_CPU_DROPOUT = not plain
+    model_kernels.FAST_CPU_DROPOUT = not plain
     if device == "cpu" and not plain:
         retain_freed_memory()
     opt = torch.optim.Adam(

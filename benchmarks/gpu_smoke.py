@@ -60,7 +60,7 @@ TINY = {
 def make_model(name: str, tiny: bool, device: torch.device) -> torch.nn.Module:
     opts = dict(TINY) if tiny else {}
     torch.manual_seed(0)
-    model = build_model(name, dataset="vqa", token_size=TOKENS, answer_size=ANSWERS, **opts)
+    model = build_model(name, format="vqa", token_size=TOKENS, answer_size=ANSWERS, **opts)
     return model.to(device)
 
 

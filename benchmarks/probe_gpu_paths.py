@@ -41,7 +41,7 @@ class ReadBacks(TorchDispatchMode):
 
 def model(name: str) -> torch.nn.Module:
     torch.manual_seed(0)
-    return build_model(name, dataset="vqa", token_size=TOKENS, answer_size=ANSWERS, **TINY)
+    return build_model(name, format="vqa", token_size=TOKENS, answer_size=ANSWERS, **TINY)
 
 
 def graphs(name: str, allow_rnn: bool) -> str:

@@ -38,8 +38,8 @@ class Recorder:
     """Forward hooks collecting router weights, LSAT gates and the image attention."""
 
     def __init__(self, model: nn.Module) -> None:
+        from lsat.models.lsat import WindowAttention
         from lsat.models.trar import RoutingBlock
-        from lsat.models.windows import WindowAttention
 
         self.routing: dict[str, list[np.ndarray]] = defaultdict(list)
         self.gates: dict[str, list[np.ndarray]] = defaultdict(list)

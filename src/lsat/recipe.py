@@ -58,7 +58,7 @@ def _model_differences(ds: DatasetConfig) -> list[str]:
     options.setdefault("img_scale", ds.features.get("grid", 8))
     options.pop("img_feat_size", None)  # follows the features
     paper, ours = make_config(name, ds.format), make_config(name, ds.format, **options)
-    skip = {"name", "dataset", "img_feat_size"}
+    skip = {"name", "format", "img_feat_size"}
     if name != "trar":
         skip |= set(_TRAR_ONLY)
     if name != "lsat":

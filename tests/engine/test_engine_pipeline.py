@@ -106,7 +106,7 @@ def _initial_weights(ckpt):
     seed_everything(ckpt["data_seed"], True)
     model = build_model(
         meta["name"],
-        dataset=meta["format"],
+        format=meta["format"],
         token_size=meta["token_size"],
         answer_size=meta["answer_size"],
         **meta["options"],

@@ -29,7 +29,7 @@ def _record(name: str):
     from lsat.analyze import record
 
     torch.manual_seed(0)
-    model = build_model(name, dataset="vqa", token_size=TOKENS, answer_size=ANSWERS, **TINY)
+    model = build_model(name, format="vqa", token_size=TOKENS, answer_size=ANSWERS, **TINY)
     img, ques = tiny_batch(batch=5)
     rec = record(model, _Data(img, ques), torch.device("cpu"), batch_size=2)
     return model, rec, img

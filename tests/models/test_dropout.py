@@ -4,8 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lsat.models import dropout as fast
-from lsat.models.dropout import Dropout, dropout, keep_mask, relu_dropout
+from lsat.models import kernels as fast
+from lsat.models.kernels import dropout, keep_mask, relu_dropout
+from lsat.models.layers import Dropout
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.9])

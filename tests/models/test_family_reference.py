@@ -62,7 +62,7 @@ def run_case(name: str, fmt: str, options: dict[str, Any]) -> dict[str, Any]:
     """Seeded build; eval logits (both backends), a training forward, one SGD step."""
     torch.manual_seed(0)
     model = build_model(
-        name, dataset=fmt, token_size=TOKENS, answer_size=ANSWERS, **{**TINY, **options}
+        name, format=fmt, token_size=TOKENS, answer_size=ANSWERS, **{**TINY, **options}
     )
     keys, state = state_digests(model)
     out: dict[str, Any] = {"keys": keys, "state": state}

@@ -11,7 +11,7 @@ from lsat.models.trar import set_eval_gumbel
 
 def _model(routing: str, binarize: bool):
     opts = {**TINY, "dropout_r": 0.0, "routing": routing, "binarize": binarize}
-    return build_model("trar", dataset="vqa", token_size=TOKENS, answer_size=ANSWERS, **opts)
+    return build_model("trar", format="vqa", token_size=TOKENS, answer_size=ANSWERS, **opts)
 
 
 def test_gumbel_eval_is_noisy_seeded_and_switched_off_again():

@@ -9,7 +9,10 @@ from model_helpers import ANSWERS, TINY, TOKENS, tiny_batch
 
 from lsat.config import load_schema
 from lsat.errors import LsatError
-from lsat.models import OPTION_KEYS, build_model
+from lsat.models import FAMILIES, FAMILY_PARTS, OPTION_KEYS, build_model
+from lsat.models.config import FORMATS
+from lsat.models.layers import Projections
+from lsat.models.net import ADAPTER_NAMES
 
 
 def official_keys(layers: int, adapter: str, router: list[str] | None) -> set[str]:
@@ -62,7 +65,7 @@ ATT_POOL = [
 def test_trar_paper_config_names_and_counts(
     dataset, options, answers, adapter, router, tensors, params
 ) -> None:
-    model = build_model("trar", dataset=dataset, token_size=100, answer_size=answers, **options)
+    model = build_model("trar", format=dataset, token_size=100, answer_size=answers, **options)
     state = model.state_dict()
     assert set(state) == official_keys(6, adapter, router)
     assert len(state) == tensors  # embedding.weight included
@@ -76,33 +79,42 @@ def test_trar_paper_config_names_and_counts(
 
 
 def test_mcan_and_lsat_names() -> None:
-    mcan = build_model("mcan", dataset="vqa", token_size=10, answer_size=5, layer=2)
+    mcan = build_model("mcan", format="vqa", token_size=10, answer_size=5, layer=2)
     assert set(mcan.state_dict()) == official_keys(2, "frcn_linear", None)
-    lsat = build_model("lsat", dataset="vqa", token_size=10, answer_size=5, layer=2)
+    lsat = build_model("lsat", format="vqa", token_size=10, answer_size=5, layer=2)
     extra = set(lsat.state_dict()) - official_keys(2, "frcn_linear", None)
     assert extra == {
         f"backbone.dec_list.{i}.mhatt1.gate.{p}" for i in range(2) for p in ("weight", "bias")
     }
 
 
+def test_every_family_and_format_has_its_parts() -> None:
+    assert tuple(FAMILY_PARTS) == FAMILIES
+    assert tuple(ADAPTER_NAMES) == FORMATS
+    for name in FAMILIES:
+        model = build_model(name, format="clevr", token_size=10, answer_size=5, layer=1)
+        assert model.cfg.format == "clevr"
+        assert isinstance(model.backbone.dec_list[0].mhatt1, Projections)
+
+
 def test_unknown_override_lists_valid_keys() -> None:
     with pytest.raises(
         LsatError, match=r"unknown model option.*hiden_size.*valid keys.*hidden_size"
     ):
-        build_model("trar", dataset="vqa", token_size=10, answer_size=5, hiden_size=64)
+        build_model("trar", format="vqa", token_size=10, answer_size=5, hiden_size=64)
     assert "window_size" in OPTION_KEYS and "tau_policy" in OPTION_KEYS and len(OPTION_KEYS) == 19
     with pytest.raises(LsatError, match="routing='sometimes'"):
-        build_model("trar", dataset="vqa", token_size=10, answer_size=5, routing="sometimes")
+        build_model("trar", format="vqa", token_size=10, answer_size=5, routing="sometimes")
     with pytest.raises(LsatError, match="unknown model 'vit'"):
-        build_model("vit", dataset="vqa", token_size=10, answer_size=5)
+        build_model("vit", format="vqa", token_size=10, answer_size=5)
 
 
 def test_grid_size_is_checked_with_a_clear_error() -> None:
-    model = build_model("trar", dataset="vqa", token_size=TOKENS, answer_size=ANSWERS, **TINY)
+    model = build_model("trar", format="vqa", token_size=TOKENS, answer_size=ANSWERS, **TINY)
     img, ques = tiny_batch(scale=5)
     with pytest.raises(LsatError, match="25 image cells but img_scale=4 needs 16"):
         model(img, ques)
-    mcan = build_model("mcan", dataset="vqa", token_size=TOKENS, answer_size=ANSWERS, **TINY)
+    mcan = build_model("mcan", format="vqa", token_size=TOKENS, answer_size=ANSWERS, **TINY)
     assert mcan(img, ques).shape == (3, ANSWERS)  # MCAN takes any number of cells
 
 
@@ -113,7 +125,7 @@ def test_pretrained_embedding_is_copied_and_trainable() -> None:
         .astype("float32")
     )
     model = build_model(
-        "lsat", dataset="clevr", token_size=TOKENS, answer_size=ANSWERS, pretrained_emb=emb, **TINY
+        "lsat", format="clevr", token_size=TOKENS, answer_size=ANSWERS, pretrained_emb=emb, **TINY
     )
     assert torch.equal(model.embedding.weight.detach(), torch.from_numpy(emb))
     assert model.embedding.weight.requires_grad
@@ -121,7 +133,7 @@ def test_pretrained_embedding_is_copied_and_trainable() -> None:
     with pytest.raises(LsatError, match=r"shape \(30, 8\), expected \(30, 16\)"):
         build_model(
             "lsat",
-            dataset="clevr",
+            format="clevr",
             token_size=TOKENS,
             answer_size=ANSWERS,
             pretrained_emb=emb[:, :8],

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from lsat.models.masks import OrderMasks, WindowLayout
-from lsat.models.trar import SARoutingBlock
-from lsat.models.windows import WindowAttention
+from lsat.models.lsat import WindowAttention, WindowLayout
+from lsat.models.trar import OrderMasks, SARoutingBlock
 
 HIDDEN, HEADS, SCALE = 16, 2, 4
 

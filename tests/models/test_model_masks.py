@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lsat.models.masks import OrderMasks, WindowLayout, order_mask, window_ids
+from lsat.models.lsat import WindowLayout, window_ids
+from lsat.models.trar import OrderMasks, order_mask
 
 
 @pytest.mark.parametrize(

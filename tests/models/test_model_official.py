@@ -38,7 +38,7 @@ def save_official(path: Path, model: torch.nn.Module, prefix: str = "") -> None:
 def make(seed: int, name: str = "trar", **options) -> torch.nn.Module:
     torch.manual_seed(seed)
     return build_model(
-        name, dataset="vqa", token_size=TOKENS, answer_size=ANSWERS, **{**TINY, **options}
+        name, format="vqa", token_size=TOKENS, answer_size=ANSWERS, **{**TINY, **options}
     ).eval()
 
 

@@ -22,7 +22,7 @@ VARIANTS = [
 def test_sdpa_path_matches_explicit_maps(name: str, options: dict) -> None:
     model = build_model(
         name,
-        dataset="vqa",
+        format="vqa",
         token_size=TOKENS,
         answer_size=ANSWERS,
         **{**TINY, **options, "dropout_r": 0.0},
@@ -45,7 +45,7 @@ def test_sdpa_path_matches_explicit_maps(name: str, options: dict) -> None:
 def test_hard_routing_is_random_in_training_and_deterministic_in_eval() -> None:
     model = build_model(
         "trar",
-        dataset="clevr",
+        format="clevr",
         token_size=TOKENS,
         answer_size=ANSWERS,
         **{**TINY, "dropout_r": 0.0},
@@ -59,7 +59,7 @@ def test_hard_routing_is_random_in_training_and_deterministic_in_eval() -> None:
 
 
 def test_router_weights_in_eval() -> None:
-    model = build_model("trar", dataset="vqa", token_size=TOKENS, answer_size=ANSWERS, **TINY)
+    model = build_model("trar", format="vqa", token_size=TOKENS, answer_size=ANSWERS, **TINY)
     router = model.backbone.dec_list[0].mhatt1.routing_block
     x = torch.randn(4, 16, TINY["hidden_size"])
     tau = torch.tensor(1.0)
@@ -86,16 +86,16 @@ def test_tau_schedule_values() -> None:
 
 
 def test_update_tau_only_for_hard_routing() -> None:
-    hard = build_model("trar", dataset="clevr", token_size=TOKENS, answer_size=ANSWERS, **TINY)
+    hard = build_model("trar", format="clevr", token_size=TOKENS, answer_size=ANSWERS, **TINY)
     assert hard.backbone.tau.item() == 10.0
     assert hard.update_tau(5, 16, 3) == pytest.approx(6.7)
     assert hard.backbone.tau.item() == pytest.approx(6.7)
     assert "backbone.tau" not in hard.state_dict()
-    soft = build_model("trar", dataset="vqa", token_size=TOKENS, answer_size=ANSWERS, **TINY)
+    soft = build_model("trar", format="vqa", token_size=TOKENS, answer_size=ANSWERS, **TINY)
     assert soft.update_tau(5, 13, 3) is None
     assert (
         build_model(
-            "lsat", dataset="clevr", token_size=TOKENS, answer_size=ANSWERS, **TINY
+            "lsat", format="clevr", token_size=TOKENS, answer_size=ANSWERS, **TINY
         ).update_tau(0, 16, 3)
         is None
     )

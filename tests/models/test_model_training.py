@@ -13,7 +13,7 @@ FAMILIES = [("trar", "vqa"), ("trar", "clevr"), ("mcan", "vqa"), ("lsat", "vqa")
 
 @pytest.mark.parametrize(("name", "dataset"), FAMILIES)
 def test_overfits_a_tiny_batch(name: str, dataset: str) -> None:
-    model = build_model(name, dataset=dataset, token_size=TOKENS, answer_size=ANSWERS, **TINY)
+    model = build_model(name, format=dataset, token_size=TOKENS, answer_size=ANSWERS, **TINY)
     img, ques = tiny_batch(batch=8, seed=1)
     target = torch.arange(8) % ANSWERS
     optim = torch.optim.Adam(model.parameters(), lr=3e-3)
@@ -35,7 +35,7 @@ def test_overfits_a_tiny_batch(name: str, dataset: str) -> None:
 )
 def test_paper_configuration_forward_backward(name: str, dataset: str, options: dict) -> None:
     answers = 3129 if dataset == "vqa" else 28
-    model = build_model(name, dataset=dataset, token_size=50, answer_size=answers, **options)
+    model = build_model(name, format=dataset, token_size=50, answer_size=answers, **options)
     cfg = model.cfg
     img = torch.randn(2, cfg.img_scale**2, cfg.img_feat_size)
     ques = torch.randint(1, 50, (2, 14))
@@ -48,9 +48,7 @@ def test_paper_configuration_forward_backward(name: str, dataset: str, options: 
 
 @pytest.mark.parametrize("name", ["trar", "lsat"])
 def test_bf16_autocast_stays_close(name: str) -> None:
-    model = build_model(
-        name, dataset="clevr", token_size=TOKENS, answer_size=ANSWERS, **TINY
-    ).eval()
+    model = build_model(name, format="clevr", token_size=TOKENS, answer_size=ANSWERS, **TINY).eval()
     img, ques = tiny_batch()
     with torch.no_grad():
         ref = model(img, ques)
@@ -62,7 +60,7 @@ def test_bf16_autocast_stays_close(name: str) -> None:
 
 def test_compiles_as_one_graph_and_matches_eager() -> None:
     model = build_model(
-        "trar", dataset="clevr", token_size=TOKENS, answer_size=ANSWERS, **{**TINY, "layer": 1}
+        "trar", format="clevr", token_size=TOKENS, answer_size=ANSWERS, **{**TINY, "layer": 1}
     ).eval()
     img, ques = tiny_batch()
     compiled = compile_model(model, fullgraph=True, backend="aot_eager")

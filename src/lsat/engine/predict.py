@@ -92,7 +92,7 @@ def _from_meta(ck: dict[str, Any], meta: dict[str, Any]) -> nn.Module:
 
     model = build_model(
         meta["name"],
-        dataset=meta["format"],
+        format=meta["format"],
         token_size=meta["token_size"],
         answer_size=meta["answer_size"],
         **meta["options"],

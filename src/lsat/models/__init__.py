@@ -1,7 +1,10 @@
 """TRAR, MCAN-small and LSAT networks and :func:`build_model`.
 
 Models know nothing of files: the engine builds one with the vocabulary and answer sizes
-and feeds it tensors. ``lsat.models.official`` loads the official TRAR checkpoints.
+and feeds it tensors. One file per family (``trar``, ``mcan``, ``lsat``) holds its image
+self-attention and masks; ``net`` assembles them from a family table, ``layers`` holds the
+shared transformer pieces, ``kernels`` the CPU kernels they call, ``config`` the options
+and ``official`` loads the official TRAR checkpoints.
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ import torch
 from lsat.errors import LsatError
 from lsat.models.config import FAMILIES, OPTION_KEYS, ModelConfig, make_config
 from lsat.models.layers import set_attention_backend
-from lsat.models.net import Net
+from lsat.models.net import FAMILY_PARTS, Net
 
 __all__ = [
     "FAMILIES",
+    "FAMILY_PARTS",
     "OPTION_KEYS",
     "ModelConfig",
     "Net",
@@ -32,18 +36,21 @@ __all__ = [
 def build_model(
     name: str,
     *,
-    dataset: str,
+    format: str,
     token_size: int,
     answer_size: int,
     pretrained_emb: np.ndarray | torch.Tensor | None = None,
     **overrides: Any,
 ) -> Net:
-    """Build ``name`` (trar, mcan, lsat) with the paper defaults of ``dataset`` (vqa, clevr).
+    """Build ``name`` (trar, mcan, lsat) with the paper defaults of dataset ``format``.
+
+    ``format`` is ``vqa`` or ``clevr`` (``ModelConfig.format``, formerly ``dataset``; a
+    checkpoint's ``model_meta`` has always recorded it as ``format``).
 
     ``overrides`` are the lower-case keys of the config's ``model.options``. A
     ``pretrained_emb`` (token_size, word_embed_size) initialises the (trainable) embedding.
     """
-    cfg = make_config(name, dataset, **overrides)
+    cfg = make_config(name, format, **overrides)
     if token_size < 1 or answer_size < 1:
         raise LsatError(
             f"build_model({name!r}): token_size={token_size} and answer_size={answer_size} "
@@ -81,7 +88,7 @@ def build_model_for_data(
     opts.setdefault("img_scale", int(data.grid))
     model = build_model(
         name,
-        dataset=fmt,
+        format=fmt,
         token_size=data.token_size,
         answer_size=data.num_answers,
         pretrained_emb=pretrained_emb,

@@ -16,7 +16,7 @@ from typing import Any
 from lsat.errors import LsatError
 
 FAMILIES = ("trar", "mcan", "lsat")
-DATASETS = ("vqa", "clevr")
+FORMATS = ("vqa", "clevr")
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class ModelConfig:
     """Every hyper-parameter of the MCAN-small family (upper-case names in the official code)."""
 
     name: str = "trar"
-    dataset: str = "vqa"
+    format: str = "vqa"  # the dataset format (vqa, clevr): its paper defaults, adapter name
     layer: int = 6
     hidden_size: int = 512
     ff_size: int = 2048
@@ -48,21 +48,17 @@ class ModelConfig:
     window_size: int = 4
 
     @property
-    def head_size(self) -> int:
-        return self.hidden_size // self.multi_head
-
-    @property
     def uses_grid(self) -> bool:
         """TRAR and LSAT need the cells on an S×S grid (N = S²); MCAN does not."""
         return self.name in ("trar", "lsat")
 
 
 OPTION_KEYS = tuple(
-    f.name for f in dataclasses.fields(ModelConfig) if f.name not in ("name", "dataset")
+    f.name for f in dataclasses.fields(ModelConfig) if f.name not in ("name", "format")
 )
 
 # docs/sources.md: what differs from the dataclass defaults (which are VQA-v2 TRAR).
-_DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
+_FORMAT_DEFAULTS: dict[str, dict[str, Any]] = {
     "vqa": {},
     "clevr": {
         "img_feat_size": 1024,
@@ -83,24 +79,22 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
 }
 
 
-def make_config(name: str, dataset: str, **overrides: Any) -> ModelConfig:
-    """Paper configuration of ``name`` on ``dataset`` with lower-case ``overrides`` applied."""
+def make_config(name: str, fmt: str, **overrides: Any) -> ModelConfig:
+    """Paper configuration of ``name`` on dataset format ``fmt`` with ``overrides`` applied."""
     if name not in FAMILIES:
         raise LsatError(f"unknown model {name!r}: expected one of {', '.join(FAMILIES)}")
-    if dataset not in DATASETS:
-        raise LsatError(
-            f"unknown dataset format {dataset!r}: expected one of {', '.join(DATASETS)}"
-        )
+    if fmt not in FORMATS:
+        raise LsatError(f"unknown dataset format {fmt!r}: expected one of {', '.join(FORMATS)}")
     unknown = sorted(set(overrides) - set(OPTION_KEYS))
     if unknown:
         raise LsatError(
             f"unknown model option(s) {', '.join(unknown)}: valid keys are {', '.join(OPTION_KEYS)}"
         )
-    values: dict[str, Any] = dict(_DATASET_DEFAULTS[dataset])
+    values: dict[str, Any] = dict(_FORMAT_DEFAULTS[fmt])
     values.update(overrides)
     if "orders" in values:
         values["orders"] = tuple(int(o) for o in values["orders"])
-    cfg = ModelConfig(name=name, dataset=dataset, **values)
+    cfg = ModelConfig(name=name, format=fmt, **values)
     _check(cfg)
     return cfg
 

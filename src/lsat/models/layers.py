@@ -1,7 +1,10 @@
-"""Building blocks shared by TRAR, MCAN and LSAT, named as in the official code.
+"""Transformer pieces shared by TRAR, MCAN and LSAT, named as in the official code.
 
 Module and parameter names (``mlp.fc.linear``, ``a_2``/``b_2``, ``linear_{v,k,q,merge}``)
-follow openvqa/TRAR so an official ``state_dict`` loads with ``strict=True``.
+follow openvqa/TRAR so an official ``state_dict`` loads with ``strict=True``. The family
+files (:mod:`~lsat.models.trar`, :mod:`~lsat.models.mcan`, :mod:`~lsat.models.lsat`) build
+their image self-attention on :class:`Projections`; the CPU kernels these layers call
+(dropout, LayerNorm statistics) are :mod:`lsat.models.kernels`.
 
 Masks everywhere are boolean with **True = hidden** (padding or outside a window), the
 official convention. :func:`masked_attention` is the one attention kernel: the fused path
@@ -11,9 +14,8 @@ every key of a query is hidden (the −1e9 semantics), never NaN.
 
 Backends (``set_attention_backend``): ``sdpa``, ``explicit`` or ``auto``, the default: SDPA on
 GPUs, the explicit path on CPU. On CPU, SDPA with dropout has no fused kernel and runs its
-unfused "math" path (the TRAR training step was 1.5× slower), and at the demo's sizes its
-flash kernel is 10–15 % slower than the explicit maps; in evaluation at the paper sizes the
-two are even (benchmarks/RESULTS.md).
+unfused "math" path, and at the demo's sizes its flash kernel is slower than the explicit
+maps; in evaluation at the paper sizes the two are even (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lsat.models.dropout import Dropout, dropout, relu_dropout
+from lsat.models.kernels import centred_std, dropout, relu_dropout
 
 MASK_VALUE = -1e9
 ATTENTION_BACKENDS = ("auto", "sdpa", "explicit")
@@ -33,6 +35,20 @@ ATTENTION_BACKENDS = ("auto", "sdpa", "explicit")
 def mask_value(dtype: torch.dtype) -> float:
     """−1e9 where the dtype holds it (fp32, bf16), else half the most negative finite value."""
     return max(MASK_VALUE, torch.finfo(dtype).min / 2)
+
+
+def grid_coords(scale: int) -> tuple[Tensor, Tensor]:
+    """Row and column of every cell of a ``scale``×``scale`` grid, row-major, shape (N,)."""
+    idx = torch.arange(scale * scale)
+    return idx // scale, idx % scale
+
+
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` through the cheap CPU mask of :func:`lsat.models.kernels.dropout`;
+    no parameters, so state dicts are unchanged."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return dropout(x, self.p, self.training)
 
 
 class LayerNorm(nn.Module):
@@ -46,12 +62,7 @@ class LayerNorm(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         # Computed in fp32 under autocast: the statistics of 512 bf16 values are too coarse.
-        xf = x.float()
-        centred = xf - xf.mean(-1, keepdim=True)
-        # The unbiased std from the centred values: torch's std() runs a Welford kernel
-        # 40× slower than a sum on CPU; this made LayerNorm's forward + backward 1.4–1.8×
-        # faster (same value within 1e-6; a constant row still has std 0, as officially).
-        std = centred.square().sum(-1, keepdim=True).div(xf.shape[-1] - 1).sqrt()
+        centred, std = centred_std(x.float())  # x − mean, unbiased std
         out = self.a_2 * (centred / (std + self.eps)) + self.b_2
         return out.to(x.dtype) if x.dtype in (torch.float16, torch.bfloat16) else out
 
@@ -160,8 +171,12 @@ def _bias(mask: Tensor, q: Tensor) -> Tensor:
     return bias.masked_fill(mask, mask_value(q.dtype))
 
 
-class MHAtt(nn.Module):
-    """Multi-head attention with the official layer names (``linear_{v,k,q,merge}``)."""
+class Projections(nn.Module):
+    """The Q/K/V/merge projections of multi-head attention (``linear_{v,k,q,merge}``).
+
+    Every attention of the network derives from it and defines its own ``forward``: the
+    words' and guided attention (:class:`MHAtt`) and each family's image self-attention.
+    """
 
     def __init__(self, hidden: int, heads: int, dropout_r: float) -> None:
         super().__init__()
@@ -178,6 +193,14 @@ class MHAtt(nn.Module):
         b, n, d = x.shape
         return x.view(b, n, self.heads, d // self.heads).transpose(1, 2)
 
+    def project(self, v: Tensor, k: Tensor, q: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Queries, keys and values, each (B, heads, N, d)."""
+        return (
+            self.split(self.linear_q(q)),
+            self.split(self.linear_k(k)),
+            self.split(self.linear_v(v)),
+        )
+
     def merge(self, x: Tensor) -> Tensor:
         """(B, heads, N, d) → linear_merge of (B, N, heads·d)."""
         b, h, n, d = x.shape
@@ -187,20 +210,13 @@ class MHAtt(nn.Module):
     def att_dropout(self) -> float:
         return self.dropout_r if self.training else 0.0
 
+
+class MHAtt(Projections):
+    """Multi-head attention of queries ``q`` over keys ``k`` and values ``v``."""
+
     def forward(self, v: Tensor, k: Tensor, q: Tensor, mask: Tensor) -> Tensor:
-        qh, kh, vh = (
-            self.split(self.linear_q(q)),
-            self.split(self.linear_k(k)),
-            self.split(self.linear_v(v)),
-        )
+        qh, kh, vh = self.project(v, k, q)
         return self.merge(masked_attention(qh, kh, vh, mask, self.att_dropout, self.attention))
-
-
-class SelfAtt(MHAtt):
-    """Plain image self-attention (MCAN-small), with the decoder's self-attention signature."""
-
-    def forward(self, x: Tensor, masks: Tensor, tau: Tensor | None = None) -> Tensor:  # type: ignore[override]
-        return super().forward(x, x, x, masks)
 
 
 def set_attention_backend(model: nn.Module, backend: str) -> nn.Module:
@@ -208,6 +224,6 @@ def set_attention_backend(model: nn.Module, backend: str) -> nn.Module:
     if backend not in ATTENTION_BACKENDS:
         raise ValueError(f"attention backend {backend!r}: expected one of {ATTENTION_BACKENDS}")
     for module in model.modules():
-        if isinstance(module, MHAtt):
+        if isinstance(module, Projections):
             module.attention = backend
     return model

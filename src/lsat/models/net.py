@@ -1,24 +1,46 @@
 """The MCAN-small encoder–decoder network shared by TRAR, MCAN and LSAT (docs/sources.md).
 
 Only the decoder's image self-attention (``dec_list.{i}.mhatt1``) differs between the
-families: plain :class:`~lsat.models.layers.SelfAtt` (MCAN), TRAR's
-:class:`~lsat.models.trar.SARoutingBlock`, or LSAT's
-:class:`~lsat.models.windows.WindowAttention`. The spatial masks each needs are built once
-per forward by a parameter-free module (``backbone.img_masks``) and shared by all layers.
+families, and the spatial masks it needs, built once per forward by a parameter-free module
+(``backbone.img_masks``) and shared by all layers. :data:`FAMILY_PARTS` says what each
+family file (:mod:`~lsat.models.trar`, :mod:`~lsat.models.mcan`, :mod:`~lsat.models.lsat`)
+contributes.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from lsat.errors import LsatError
+from lsat.models import lsat, mcan, trar
 from lsat.models.config import ModelConfig
-from lsat.models.dropout import Dropout
-from lsat.models.layers import FFN, AttFlat, LayerNorm, MHAtt, SelfAtt
-from lsat.models.masks import OrderMasks, WindowLayout, WindowMasks
-from lsat.models.trar import SARoutingBlock, tau_schedule
-from lsat.models.windows import WindowAttention
+from lsat.models.layers import FFN, AttFlat, Dropout, LayerNorm, MHAtt
+
+
+@dataclass(frozen=True)
+class Family:
+    """A family's parts: its ``mhatt1``, its image-mask builder and its τ schedule."""
+
+    image_attention: Callable[[ModelConfig], nn.Module]
+    # (B, 1, 1, N) padding mask → what ``image_attention`` takes; None: the padding mask.
+    image_masks: Callable[[ModelConfig], nn.Module] | None = None
+    # Gumbel temperature of an epoch (cfg, epoch, max_epoch, warmup) or None; None: no τ.
+    tau: Callable[[ModelConfig, int, int, int], float | None] | None = None
+
+
+# One entry per name of ``config.FAMILIES`` (a test checks it).
+FAMILY_PARTS: dict[str, Family] = {
+    "trar": Family(trar.image_attention, trar.image_masks, trar.gumbel_tau),
+    "mcan": Family(mcan.image_attention),
+    "lsat": Family(lsat.image_attention, lsat.image_masks),
+}
+
+# The official name of the feature adapter per dataset format.
+ADAPTER_NAMES = {"vqa": "frcn_linear", "clevr": "grid_linear"}
 
 
 class Encoder(nn.Module):
@@ -37,22 +59,13 @@ class Encoder(nn.Module):
         return self.norm2(y + self.dropout2(self.ffn(y)))
 
 
-def image_self_attention(cfg: ModelConfig) -> nn.Module:
-    h, heads, p = cfg.hidden_size, cfg.multi_head, cfg.dropout_r
-    if cfg.name == "trar":
-        return SARoutingBlock(h, heads, p, len(cfg.orders), cfg.pooling, cfg.routing, cfg.binarize)
-    if cfg.name == "lsat":
-        return WindowAttention(h, heads, p)
-    return SelfAtt(h, heads, p)
-
-
 class Decoder(nn.Module):
     """Image layer: self-attention (family-specific), guided attention to words, FFN."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         h, p = cfg.hidden_size, cfg.dropout_r
-        self.mhatt1 = image_self_attention(cfg)
+        self.mhatt1 = FAMILY_PARTS[cfg.name].image_attention(cfg)
         self.mhatt2 = MHAtt(h, cfg.multi_head, p)
         self.ffn = FFN(h, cfg.ff_size, p)
         self.dropout1, self.norm1 = Dropout(p), LayerNorm(h)
@@ -60,7 +73,7 @@ class Decoder(nn.Module):
         self.dropout3, self.norm3 = Dropout(p), LayerNorm(h)
 
     def forward(
-        self, x: Tensor, y: Tensor, x_masks: Tensor | WindowMasks, y_mask: Tensor, tau: Tensor
+        self, x: Tensor, y: Tensor, x_masks: Tensor | lsat.WindowMasks, y_mask: Tensor, tau: Tensor
     ) -> Tensor:
         x = self.norm1(x + self.dropout1(self.mhatt1(x, x_masks, tau)))
         x = self.norm2(x + self.dropout2(self.mhatt2(y, y, x, y_mask)))
@@ -76,12 +89,8 @@ class Backbone(nn.Module):
         super().__init__()
         self.enc_list = nn.ModuleList(Encoder(cfg) for _ in range(cfg.layer))
         self.dec_list = nn.ModuleList(Decoder(cfg) for _ in range(cfg.layer))
-        if cfg.name == "trar":
-            self.img_masks: nn.Module | None = OrderMasks(cfg.img_scale, cfg.orders)
-        elif cfg.name == "lsat":
-            self.img_masks = WindowLayout(cfg.img_scale, cfg.window_size)
-        else:
-            self.img_masks = None
+        masks = FAMILY_PARTS[cfg.name].image_masks
+        self.img_masks = masks(cfg) if masks is not None else None
         # τ is a buffer, not a float attribute: changing it never recompiles a compiled model.
         self.register_buffer("tau", torch.tensor(float(cfg.tau_max)), persistent=False)
 
@@ -101,7 +110,7 @@ class Adapter(nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        self.attr = "frcn_linear" if cfg.dataset == "vqa" else "grid_linear"
+        self.attr = ADAPTER_NAMES[cfg.format]
         self.add_module(self.attr, nn.Linear(cfg.img_feat_size, cfg.hidden_size))
 
     def forward(self, feat: Tensor) -> Tensor:
@@ -158,11 +167,8 @@ class Net(nn.Module):
 
     def update_tau(self, epoch: int, max_epoch: int, warmup_epochs: int) -> float | None:
         """Set the Gumbel temperature for 0-based ``epoch``; None unless hard routing."""
-        cfg = self.cfg
-        if cfg.name != "trar" or cfg.routing != "hard":
-            return None
-        tau = tau_schedule(
-            cfg.tau_policy, epoch, max_epoch, warmup_epochs, cfg.tau_max, cfg.tau_min
-        )
-        self.backbone.tau.fill_(tau)
+        schedule = FAMILY_PARTS[self.cfg.name].tau
+        tau = schedule(self.cfg, epoch, max_epoch, warmup_epochs) if schedule else None
+        if tau is not None:
+            self.backbone.tau.fill_(tau)
         return tau

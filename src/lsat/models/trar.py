@@ -1,13 +1,17 @@
-"""TRAR's routing self-attention (docs/sources.md), faithful to rentainhe/TRAR-VQA.
+"""TRAR (docs/sources.md), faithful to rentainhe/TRAR-VQA: span masks, router, routed attention.
 
-One score matrix QKᵀ/√d is masked once per order (attention spans of growing radius), each
-masked copy is soft-maxed (with dropout) into a map, and a router mixes the L maps with
-per-example weights α (B, L). Because ``Σ_l α_l · map_l · V = Σ_l α_l · (map_l · V)``, the
-SDPA path runs one ``scaled_dot_product_attention`` with the orders folded into the batch
-(4-D, so a fused kernel runs on GPUs) and mixes the *outputs*; the explicit path builds
-the maps like the official code (one QKᵀ and one product with V instead of L of each;
-``auto`` picks it on CPU, where SDPA with dropout is not fused anyway). In training SDPA
-drops map entries inside the kernel, which is the same dropout in distribution.
+**Span masks.** Order o hides every key outside the query's (2o+1)×(2o+1) neighbourhood on
+the S×S grid; order 0 is global attention. :class:`OrderMasks` builds the L masks once per
+model and ORs them with the padding mask once per forward.
+
+**Routed attention.** One score matrix QKᵀ/√d is masked once per order, each masked copy is
+soft-maxed (with dropout) into a map, and a router mixes the L maps with per-example
+weights α (B, L). Because ``Σ_l α_l · map_l · V = Σ_l α_l · (map_l · V)``, the SDPA path
+runs one ``scaled_dot_product_attention`` with the orders folded into the batch (4-D, so a
+fused kernel runs on GPUs) and mixes the *outputs*; the explicit path builds the maps like
+the official code (one QKᵀ and one product with V instead of L of each; ``auto`` picks it on
+CPU, where SDPA with dropout is not fused anyway). In training SDPA drops map entries
+inside the kernel, which is the same dropout in distribution.
 
 Evaluation differs from the official code on purpose: the official test adds Gumbel noise
 with τ = 10 (τ is not saved in checkpoints), so its accuracy is random. Ours is
@@ -20,16 +24,51 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lsat.models.dropout import dropout
+from lsat.models.config import ModelConfig
+from lsat.models.kernels import dropout
 from lsat.models.layers import (
     MLP,
     LayerNorm,
-    MHAtt,
+    Projections,
     attend_pool,
+    grid_coords,
     mask_value,
     masked_attention,
     uses_sdpa,
 )
+
+
+def order_mask(scale: int, order: int) -> Tensor:
+    """(N, N) True where key (i', j') is outside query (i, j)'s window |Δi|, |Δj| ≤ order.
+
+    Order 0 means global attention (nothing hidden), as in TRAR.
+    """
+    if order == 0:
+        return torch.zeros(scale * scale, scale * scale, dtype=torch.bool)
+    row, col = grid_coords(scale)
+    near = ((row[:, None] - row[None, :]).abs() <= order) & (
+        (col[:, None] - col[None, :]).abs() <= order
+    )
+    return ~near
+
+
+class OrderMasks(nn.Module):
+    """TRAR's attention spans: one (N, N) window mask per order, OR-ed with padding.
+
+    The masks are a non-persistent buffer: it follows ``model.to(device)`` and stays out of
+    the ``state_dict``, so official checkpoints load strictly.
+    """
+
+    masks: Tensor  # a buffer (nn.Module's attribute lookup is untyped)
+
+    def __init__(self, scale: int, orders: tuple[int, ...]) -> None:
+        super().__init__()
+        masks = torch.stack([order_mask(scale, o) for o in orders])
+        self.register_buffer("masks", masks, persistent=False)
+
+    def forward(self, pad: Tensor) -> Tensor:
+        """``pad`` (B, 1, 1, N) → (B, L, 1, N, N): order masks with padded keys hidden."""
+        return self.masks[None, :, None] | pad[:, None]
 
 
 def content_mask(x: Tensor) -> Tensor:
@@ -124,7 +163,7 @@ def set_eval_gumbel(model: nn.Module, tau: float | None) -> int:
     return len(routers)
 
 
-class SARoutingBlock(MHAtt):
+class SARoutingBlock(Projections):
     """The decoder's image self-attention in TRAR (``mhatt1`` with a ``routing_block``)."""
 
     def __init__(
@@ -140,14 +179,10 @@ class SARoutingBlock(MHAtt):
         super().__init__(hidden, heads, dropout_r)
         self.routing_block = RoutingBlock(hidden, num_orders, pooling, routing, binarize, dropout_r)
 
-    def forward(self, x: Tensor, masks: Tensor, tau: Tensor) -> Tensor:  # type: ignore[override]
-        """``masks`` (B, L, 1, N, N) from :class:`~lsat.models.masks.OrderMasks`."""
+    def forward(self, x: Tensor, masks: Tensor, tau: Tensor) -> Tensor:
+        """``masks`` (B, L, 1, N, N) from :class:`OrderMasks`."""
         alpha = self.routing_block(x, tau)  # (B, L), fp32
-        q, k, v = (
-            self.split(self.linear_q(x)),
-            self.split(self.linear_k(x)),
-            self.split(self.linear_v(x)),
-        )
+        q, k, v = self.project(x, x, x)
         p = self.att_dropout
         if uses_sdpa(self.attention, q):
             outs = order_attention(q, k, v, masks, p)  # (B, L, h, N, d)
@@ -196,3 +231,28 @@ def tau_schedule(
     if policy == 1:
         return 1.0 - (epoch - warm) / max(max_epoch - warm, 1)
     return tau_min
+
+
+def image_attention(cfg: ModelConfig) -> SARoutingBlock:
+    """TRAR's ``mhatt1`` for ``cfg``."""
+    return SARoutingBlock(
+        cfg.hidden_size,
+        cfg.multi_head,
+        cfg.dropout_r,
+        len(cfg.orders),
+        cfg.pooling,
+        cfg.routing,
+        cfg.binarize,
+    )
+
+
+def image_masks(cfg: ModelConfig) -> OrderMasks:
+    """The span masks of ``cfg``'s orders on its grid."""
+    return OrderMasks(cfg.img_scale, cfg.orders)
+
+
+def gumbel_tau(cfg: ModelConfig, epoch: int, max_epoch: int, warmup_epochs: int) -> float | None:
+    """τ of 0-based ``epoch`` under hard routing; None under soft routing (no τ)."""
+    if cfg.routing != "hard":
+        return None
+    return tau_schedule(cfg.tau_policy, epoch, max_epoch, warmup_epochs, cfg.tau_max, cfg.tau_min)

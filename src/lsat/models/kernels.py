@@ -1,16 +1,21 @@
-"""Dropout whose CPU mask costs a fifth of ``torch.bernoulli_``'s.
+"""The CPU kernels the layers call: a cheap dropout mask and LayerNorm statistics.
 
-On CPU, PyTorch draws a dropout mask with one Mersenne-Twister call per element
-(``bernoulli_``): 97 ms for the 8.4 M activations of one TRAR feed-forward layer at batch 64
-on the project's 2-core machine, 12–15 % of a whole training step (benchmarks/RESULTS.md).
-Here one 64-bit draw feeds three 16-bit lanes, and an element is kept when its lane is at or
-above ``p`` quantised to 1/65,536; the survivors are scaled by ``1 / (1 − p_q)``, so the
-expectation is exactly preserved. For p = 0.1 the drop rate is 6,554 / 65,536 = 0.100006.
+The layers (:mod:`lsat.models.layers`) keep the reference math readable; what here is faster
+than torch's obvious call on CPU gives the same numbers in distribution (dropout) or within
+1e-6 (the std), and the measurements are in benchmarks/RESULTS.md.
 
-The draws come from the default CPU generator, so ``torch.manual_seed`` and the checkpointed
-RNG state make runs reproducible and resumes exact, as with ``nn.Dropout``. On CUDA, under
-``torch.compile`` (whose kernels draw their own fused random numbers) and when
-:data:`FAST_CPU_DROPOUT` is switched off, the module is plain :func:`torch.nn.functional.dropout`.
+**Dropout.** PyTorch draws a CPU dropout mask with one Mersenne-Twister call per element
+(``bernoulli_``). Here one 64-bit draw feeds three 16-bit lanes, and an element is kept when
+its lane is at or above ``p`` quantised to 1/65,536; the survivors are scaled by
+``1 / (1 − p_q)``, so the expectation is exactly preserved. For p = 0.1 the drop rate is
+6,554 / 65,536 = 0.100006. The draws come from the default CPU generator, so
+``torch.manual_seed`` and the checkpointed RNG state make runs reproducible and resumes
+exact, as with ``nn.Dropout``. On CUDA, under ``torch.compile`` (whose kernels draw their
+own fused random numbers) and when :data:`FAST_CPU_DROPOUT` is switched off, it is plain
+:func:`torch.nn.functional.dropout`.
+
+**LayerNorm statistics.** The unbiased std from a sum of squares of the centred values:
+``torch.std`` runs a Welford kernel that is much slower than a sum on CPU.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 LEVELS = 1 << 16
 # Module-wide switch, for benchmarks and tests that compare with torch's own dropout.
@@ -84,16 +89,19 @@ class _ReluDropout(torch.autograd.Function):
 def relu_dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
     """``dropout(relu(x))``; on the fast CPU path one fused step (same mask, same numbers).
 
-    The feed-forward layers' 64×64×2048 activations made ReLU's own forward and backward
-    passes (``threshold_backward`` alone 3.5 % of a TRAR step) worth folding into dropout's.
+    The feed-forward layers' large activations made ReLU's own forward and backward passes
+    worth folding into dropout's (benchmarks/RESULTS.md).
     """
     if not _fast(x, p, training):
         return dropout(F.relu(x), p, training)
     return _ReluDropout.apply(x, p)
 
 
-class Dropout(nn.Dropout):
-    """``nn.Dropout`` through :func:`dropout`; no parameters, so state dicts are unchanged."""
+def centred_std(x: Tensor) -> tuple[Tensor, Tensor]:
+    """``x`` minus its mean over the last dimension, and the unbiased std (keepdim).
 
-    def forward(self, x: Tensor) -> Tensor:
-        return dropout(x, self.p, self.training)
+    A constant row has std 0, as with ``torch.std``.
+    """
+    centred = x - x.mean(-1, keepdim=True)
+    std = centred.square().sum(-1, keepdim=True).div(x.shape[-1] - 1).sqrt()
+    return centred, std
