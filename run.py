@@ -106,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     from lsat.engine.fit import load_dataset_config, predict_run, train_run
     from lsat.engine.layout import RunLayout, link_atomic
     from lsat.engine.prepare import image_sets_for, prepare_inputs
+    from lsat.engine.resume import ResumeMode
     from lsat.engine.runlock import run_lock
     from lsat.engine.trainer import TrainingInterrupted
 
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.RUN == "train":
         if args.CKPT_PATH:
             raise LsatError("--CKPT_PATH scores a checkpoint: use it with --RUN val or test")
-        mode = "auto"
+        mode = ResumeMode.AUTO
         if args.RESUME:
             if args.CKPT_V is None or args.CKPT_E is None:
                 raise LsatError("--RESUME True needs --CKPT_V and --CKPT_E")
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             if distributed.env_ranks()[0] == 0:
                 with run_lock(layout.lock, f"run folder {layout.checkpoint_dir}"):
                     link_atomic(wanted, layout.last)
-            mode = "require"
+            mode = ResumeMode.REQUIRE
         try:
             train_run(args.CONFIG, args.DATASET, split, sets, resume=mode, layout=layout)
         except TrainingInterrupted as stop:

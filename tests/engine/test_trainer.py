@@ -10,10 +10,12 @@ import torch
 from engine_fakes import FakeQA, TinyNet, spec
 
 from lsat.engine.distributed import DistEnv
-from lsat.engine.trainer import SIGNAL_AFTER_ENV, TrainingInterrupted, seed_everything, train
+from lsat.engine.hooks import SignalAfterSteps
+from lsat.engine.resume import ResumeMode
+from lsat.engine.trainer import TrainingInterrupted, seed_everything, train
 
 
-def _run(root, validate=None, resume=True, strict_resume=False, **kw):
+def _run(root, validate=None, resume=ResumeMode.AUTO, hooks=(), **kw):
     seed_everything(1, True)
     model = TinyNet(dropout=kw.pop("dropout", 0.1))
     trainer = train(
@@ -23,7 +25,7 @@ def _run(root, validate=None, resume=True, strict_resume=False, **kw):
         DistEnv(),
         validate=validate,
         resume=resume,
-        strict_resume=strict_resume,
+        hooks=hooks,
     )
     return trainer, {k: v.clone() for k, v in model.state_dict().items()}
 
@@ -44,7 +46,7 @@ def test_same_result_twice_and_files(tmp_path):
     trainer, w1 = _run(tmp_path / "a", validate=validate)
     _, w2 = _run(tmp_path / "b", validate=validate)
     _same(w1, w2)
-    assert trainer.model.tau_calls == [0, 1, 2]
+    assert trainer.raw_model.tau_calls == [0, 1, 2]
     run = tmp_path / "a"
     for name in ("model.pt", "metrics.json", "log.txt", "curves.png"):
         assert (run / name).is_file(), name
@@ -77,19 +79,18 @@ def test_resume_at_epoch_boundary_matches(tmp_path):
     shutil.copy(tmp_path / "full" / "checkpoints" / "epoch1.pt", part / "last.pt")
     trainer, resumed = _run(tmp_path / "part")
     _same(full, resumed)
-    assert trainer.model.tau_calls == [1, 2]
+    assert trainer.raw_model.tau_calls == [1, 2]
 
 
-def test_sigterm_mid_epoch_then_resume_matches(tmp_path, monkeypatch):
+def test_sigterm_mid_epoch_then_resume_matches(tmp_path):
     _, full = _run(tmp_path / "full", grad_accu_steps=2)
-    monkeypatch.setenv(SIGNAL_AFTER_ENV, "8")  # 6 steps per epoch: stops at epoch 2, step 2
+    kill = [SignalAfterSteps(8)]  # 6 steps per epoch: stops at epoch 2, step 2
     with pytest.raises(TrainingInterrupted) as stop:
-        _run(tmp_path / "cut", grad_accu_steps=2)
+        _run(tmp_path / "cut", grad_accu_steps=2, hooks=kill)
     assert stop.value.exit_code == 143
     ck = torch.load(tmp_path / "cut" / "checkpoints" / "last.pt", weights_only=False)
     assert (ck["epoch"], ck["step"]) == (1, 2)
     assert "interrupted by signal" in (tmp_path / "cut" / "log.txt").read_text()
-    monkeypatch.delenv(SIGNAL_AFTER_ENV)
     _, resumed = _run(tmp_path / "cut", grad_accu_steps=2)
     _same(full, resumed)
     full_loss = json.loads((tmp_path / "full" / "metrics.json").read_text())["epochs"]
@@ -102,7 +103,7 @@ def test_resume_refuses_changed_settings(tmp_path):
     from lsat.errors import LsatError
 
     with pytest.raises(LsatError, match="different settings"):
-        _run(tmp_path / "a", max_epoch=1, lr_base=0.5, strict_resume=True)
+        _run(tmp_path / "a", max_epoch=1, lr_base=0.5, resume=ResumeMode.REQUIRE)
 
 
 def test_auto_resume_sets_aside_a_checkpoint_of_other_settings(tmp_path):
@@ -118,7 +119,7 @@ def test_auto_resume_sets_aside_a_checkpoint_of_other_settings(tmp_path):
 
 def test_cross_entropy_loss_and_restart(tmp_path):
     _, w = _run(tmp_path / "ce", loss="ce", max_epoch=1)
-    _, w2 = _run(tmp_path / "ce", loss="ce", max_epoch=1, resume=False)
+    _, w2 = _run(tmp_path / "ce", loss="ce", max_epoch=1, resume=ResumeMode.RESTART)
     _same(w, w2)
 
 

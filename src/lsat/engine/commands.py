@@ -137,6 +137,7 @@ def _train_argv(args: argparse.Namespace) -> list[str]:
 def _train(args: argparse.Namespace) -> int:
     from lsat.engine import distributed
     from lsat.engine.fit import load_dataset_config, train_run
+    from lsat.engine.resume import ResumeMode
     from lsat.engine.trainer import TrainingInterrupted
     from lsat.errors import LsatError
 
@@ -148,7 +149,8 @@ def _train(args: argparse.Namespace) -> int:
         nproc = gpus if gpus > 1 else 1
     if nproc > 1 and not distributed.inside_launch():
         return distributed.relaunch(nproc, _train_argv(args))
-    mode = "require" if args.resume else "restart" if args.restart else "auto"
+    mode = ResumeMode.REQUIRE if args.resume else ResumeMode.AUTO
+    mode = ResumeMode.RESTART if args.restart else mode
     try:
         summary = train_run(
             args.config, args.dataset, args.split, args.sets, resume=mode, run=args.run

@@ -22,8 +22,10 @@ from lsat.engine.cpu import configure_cpu
 from lsat.engine.device import resolve_train
 from lsat.engine.finetune import finetune_config, is_finetune, run_parts
 from lsat.engine.finetune import start_note as finetune_start_note
+from lsat.engine.hooks import hooks_from_env
 from lsat.engine.layout import RunLayout
 from lsat.engine.report import run_facts
+from lsat.engine.resume import ResumeMode, check_mode
 from lsat.engine.runlock import run_lock
 from lsat.engine.trainer import TrainSpec, seed_everything, train
 from lsat.errors import LsatError
@@ -162,11 +164,11 @@ def train_run(
     split: str,
     sets: list[str] | None = None,
     *,
-    resume: str = "auto",
+    resume: ResumeMode = ResumeMode.AUTO,
     layout: RunLayout | None = None,
     run: str | None = None,
 ) -> dict[str, Any]:
-    """Train ``dataset`` on ``split``; ``resume``: auto (if last exists), require or restart.
+    """Train ``dataset`` on ``split``, treating an existing checkpoint as ``resume`` says.
 
     ``run`` names one of the split's seed/sweep runs (:mod:`lsat.runs`); it is needed when
     the dataset has several, unless ``layout`` places the files (run.py). The fine-tune
@@ -184,8 +186,7 @@ def train_run(
     else:
         qsets = split_parts(ds.format, split)
     layout = layout or RunLayout.for_split(ds.paths, split, run_id)
-    if resume == "require" and not layout.last.is_file():
-        raise LsatError(f"--resume: no checkpoint to resume from at {layout.last}")
+    check_mode(layout, resume)
     env = distributed.setup()
     try:
         with _writer_lock(layout, env.is_main):
@@ -207,7 +208,7 @@ def _train_in_env(
     qsets: list[str],
     layout: RunLayout,
     env: distributed.DistEnv,
-    resume: str,
+    resume: ResumeMode,
     start: tuple[Path, int] | None = None,
 ) -> dict[str, Any]:
     from lsat.data.glove import check_glove
@@ -229,7 +230,7 @@ def _train_in_env(
     model, options = build_model_for_data(
         ds.model["name"], ds.format, ds.model.get("options"), train_set, pretrained_emb=emb
     )
-    resuming, start_note = _starting_point(ds, model, layout, env, resume, start)
+    start_note = _starting_point(ds, model, layout, resume, start)
     if env.rank:
         seed_everything(tc["seed"] + env.rank, tc["deterministic"])
 
@@ -255,10 +256,8 @@ def _train_in_env(
         start_from=start,
         provenance=prov,
     )
-    strict = resume == "require"
-    trainer = train(
-        model, train_set, spec, env, validate=validate, resume=resuming, strict_resume=strict
-    )
+    hooks = hooks_from_env()  # the tests' deterministic kill (LSAT_SIGNAL_AFTER_STEPS)
+    trainer = train(model, train_set, spec, env, validate=validate, resume=resume, hooks=hooks)
     return trainer.summary()
 
 
@@ -282,18 +281,14 @@ def _starting_point(
     ds: DatasetConfig,
     model: torch.nn.Module,
     layout: RunLayout,
-    env: distributed.DistEnv,
-    resume: str,
+    resume: ResumeMode,
     start: tuple[Path, int] | None,
-) -> tuple[bool, str]:
-    """Whether the run resumes, and the log line saying where its weights start from.
-
-    A restart drops ``last.pt`` (rank 0); a fresh run takes ``model.checkpoint``'s weights
-    when the config names one; a fine-tune starts from its source epoch.
+) -> str:
+    """The log line saying where the weights start from: a run that does not resume takes
+    ``model.checkpoint``'s weights when the config names one; a fine-tune starts from its
+    source epoch. (The resume itself, ``--restart`` included, is :mod:`lsat.engine.resume`.)
     """
-    resuming = resume != "restart" and layout.last.is_file()
-    if resume == "restart" and layout.last.is_file() and env.is_main:
-        layout.last.unlink()
+    resuming = resume is not ResumeMode.RESTART and layout.last.is_file()
     note = "start: fresh initialisation"
     if ds.model.get("checkpoint") and not resuming:
         from lsat.models.official import load_official_checkpoint
@@ -307,7 +302,7 @@ def _starting_point(
         note = f"start: weights of {ds.model['checkpoint']}"
     if start is not None:
         note = finetune_start_note(*start, ds)
-    return resuming, note
+    return note
 
 
 def _validation_note(validates: bool, qsets: list[str]) -> str:

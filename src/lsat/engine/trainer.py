@@ -17,7 +17,14 @@ that step and raises :class:`TrainingInterrupted`, which the command turns into 
 
 On a GPU the model is compiled first and wrapped in DDP after, so ``no_sync`` still skips
 the all-reduce of the accumulation micro-steps; DDP does not re-broadcast buffers (the
-models' buffers are constant masks).
+models' buffers are constant masks). As in nanoGPT, ``raw_model`` is the network itself
+(its weights, ``update_tau``, validation) and ``model`` what a step calls (compiled and/or
+DDP-wrapped, or the same module).
+
+The run's whole state is one pair, :meth:`Trainer.state_dict` / :meth:`Trainer.load_state_dict`
+(as torchtitan's trainer), the only place a checkpoint's keys are spelled; which checkpoint
+to load is decided before, by :mod:`lsat.engine.resume`. Test hooks run after each step
+from outside the loop (:mod:`lsat.engine.hooks`).
 """
 
 from __future__ import annotations
@@ -26,11 +33,9 @@ import contextlib
 import inspect
 import math
 import os
-import shutil
 import signal
-import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,14 +52,13 @@ from lsat.engine import checkpoint as ckpt_io
 from lsat.engine.batches import BatchSource, train_steps
 from lsat.engine.device import autocast_dtype, configure_device, resolve_train
 from lsat.engine.distributed import DistEnv, any_flag, barrier
+from lsat.engine.hooks import StepHook
 from lsat.engine.layout import RunLayout, link_atomic
 from lsat.engine.report import epoch_line, write_curves, write_reports
+from lsat.engine.resume import ResumeMode, resumable_state
 from lsat.engine.schedule import lr_at
 from lsat.errors import LsatError
-from lsat.models.official import check_lists
 
-# Test hook: rank 0 sends itself SIGTERM after this many optimizer steps (deterministic kill).
-SIGNAL_AFTER_ENV = "LSAT_SIGNAL_AFTER_STEPS"
 # Ranks agree on a stop request every this many steps (a single process checks every step).
 STOP_CHECK_STEPS = 16
 
@@ -211,13 +215,15 @@ class Trainer:
         spec: TrainSpec,
         env: DistEnv,
         validate: Callable[[nn.Module], dict[str, Any]] | None = None,
+        hooks: Iterable[StepHook] = (),
     ):
         self.spec, self.env = spec, env
         self.cfg = resolve_train(spec.train, env.device)
         configure_device(self.cfg, env.device)
         self.validate = validate
-        self.model = model.to(env.device)
-        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.hooks = list(hooks)
+        self.raw_model = model.to(env.device)
+        params = [p for p in self.raw_model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(
             params,
             lr=self.cfg["lr_base"],
@@ -234,8 +240,9 @@ class Trainer:
         self.source = BatchSource(
             train_set, self.cfg["feature_residency"], env.device, self.cfg["num_workers"]
         )
-        self.net, self.ddp = wrap_model(self.model, self.cfg, env)
+        self.model, self.ddp = wrap_model(self.raw_model, self.cfg, env)
         self.epoch, self.step = 0, 0
+        self.steps_run = 0  # optimizer steps taken by this process (not restored on resume)
         self.tau: float | None = None
         self.history: list[dict[str, Any]] = []
         self.log_lines = list(spec.header)
@@ -243,14 +250,25 @@ class Trainer:
         self.settings_hash = ckpt_io.settings_hash(spec.settings)
         self.first_start: str | None = None
 
-    # ---- checkpoints -------------------------------------------------------------------
-    def _payload(self) -> dict[str, Any]:
+    # ---- the run's state: the only place a checkpoint's keys are spelled -------------
+    def _model_record(self) -> dict[str, Any]:
+        """What model.pt and every checkpoint hold: the official openvqa keys
+        (``state_dict``, ``lr_base``, ``epoch``) and what rebuilds and describes the network."""
         return {
-            "state_dict": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scaler": self.scaler.state_dict(),
+            "state_dict": self.raw_model.state_dict(),
             "lr_base": self.cfg["lr_base"],
             "epoch": self.epoch,
+            "settings": self.spec.settings,
+            "model_meta": self.spec.model_meta,
+            "provenance": self._provenance(),
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything an exact resume needs (collective: every rank gives its random states)."""
+        return {
+            **self._model_record(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
             "step": self.step,
             "data_seed": self.cfg["seed"],
             "world_size": self.env.world,
@@ -259,10 +277,28 @@ class Trainer:
             "log_lines": self.log_lines,
             "partial": self.partial,
             "settings_hash": self.settings_hash,
-            "settings": self.spec.settings,
-            "model_meta": self.spec.model_meta,
-            "provenance": self._provenance(),
         }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state_dict`'s output (a checkpoint of this or an earlier
+        version). Written by another number of ranks, the random states are re-seeded."""
+        self.raw_model.load_state_dict(state["state_dict"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.history, self.log_lines = list(state["history"]), list(state["log_lines"])
+        self.partial = dict(state["partial"])
+        earlier = state.get("provenance") or {}
+        self.first_start = earlier.get("first_start") or earlier.get("start")
+        rngs = state["rng"]
+        if len(rngs) == self.env.world:
+            ckpt_io.set_rng_state(rngs[self.env.rank])
+            return
+        self.log_lines.append(
+            f"note: checkpoint has {len(rngs)} rank(s), this run {self.env.world}: "
+            "random states re-seeded (data order is unaffected)"
+        )
+        seed_everything(self.cfg["seed"] + 7919 * self.epoch + self.env.rank, False)
 
     def _provenance(self) -> dict[str, Any] | None:
         """This run's provenance with the end time now; resumed runs keep the first start."""
@@ -274,7 +310,7 @@ class Trainer:
         return prov
 
     def save(self, epoch_file: bool) -> None:
-        payload = self._payload()  # collective: every rank takes part
+        payload = self.state_dict()  # collective: every rank takes part
         if self.env.is_main:
             layout = self.spec.layout
             if epoch_file:
@@ -283,47 +319,6 @@ class Trainer:
             else:
                 ckpt_io.save(layout.last, payload)
         barrier(self.env)
-
-    def resume(self, path: Any, strict: bool = True, ck: dict[str, Any] | None = None) -> bool:
-        """Continue from checkpoint ``path``; return False when it was set aside instead.
-
-        A checkpoint written under other model/train settings cannot be continued, except
-        when only ``max_epoch`` grew and the decay points up to the checkpoint are the same
-        (:func:`lsat.engine.checkpoint.extension`): the run is then extended. Otherwise,
-        with ``strict`` (an explicit ``--resume``) that is an error; without (the automatic
-        resume of a rerun after the config changed) see :meth:`_set_aside`.
-        """
-        ck = ckpt_io.load(path) if ck is None else ck
-        meta = self.spec.model_meta
-        if meta.get("vocab") and meta.get("answers"):
-            check_lists(ck.get("model_meta") or {}, meta["vocab"], meta["answers"], path)
-        extended = None
-        if ck.get("settings_hash") != self.settings_hash:
-            extended = ckpt_io.extension(ck.get("settings"), self.spec.settings, ck)
-            if extended is None:
-                return self._set_aside(path, ck, strict)
-        self.model.load_state_dict(ck["state_dict"])
-        self.optimizer.load_state_dict(ck["optimizer"])
-        self.scaler.load_state_dict(ck["scaler"])
-        self.epoch, self.step = int(ck["epoch"]), int(ck["step"])
-        self.history, self.log_lines = list(ck["history"]), list(ck["log_lines"])
-        self.partial = dict(ck["partial"])
-        earlier = ck.get("provenance") or {}
-        self.first_start = earlier.get("first_start") or earlier.get("start")
-        rngs = ck["rng"]
-        if len(rngs) == self.env.world:
-            ckpt_io.set_rng_state(rngs[self.env.rank])
-        else:
-            self.log_lines.append(
-                f"note: checkpoint has {len(rngs)} rank(s), this run {self.env.world}: "
-                "random states re-seeded (data order is unaffected)"
-            )
-            seed_everything(self.cfg["seed"] + 7919 * self.epoch + self.env.rank, False)
-        where = f"epoch {self.epoch}" + (f", step {self.step}" if self.step else "")
-        self.log_lines.append(f"resumed from {path} ({where})")
-        if extended:
-            self.log_lines.append(extended)
-        return True
 
     def start_from(self, path: Path, epoch: int) -> None:
         """Continue another run's epoch-``epoch`` checkpoint as openvqa's resume does: its
@@ -335,38 +330,14 @@ class Trainer:
         ck = ckpt_io.load(path)
         if int(ck.get("epoch", -1)) != epoch:
             raise LsatError(f"fine-tune source {path} is epoch {ck.get('epoch')}, not {epoch}")
-        self.model.load_state_dict(strip_module_prefix(dict(ck["state_dict"])))
+        self.raw_model.load_state_dict(strip_module_prefix(dict(ck["state_dict"])))
         self.optimizer.load_state_dict(ck["optimizer"])
         self.epoch, self.step = epoch, 0
         self.log_lines.append(f"fine-tune: continued {path} at epoch {epoch}")
 
-    def _set_aside(self, path: Any, ck: dict[str, Any], strict: bool) -> bool:
-        """A checkpoint of other settings: an error under ``strict``, else its folder is
-        renamed (not deleted) and the run starts fresh; returns False."""
-        folder = self.spec.layout.checkpoint_dir
-        if strict:
-            raise LsatError(
-                f"checkpoint {path} was written with different settings than this run "
-                f"(model/train config changed); delete {folder} or "
-                "pass --restart to start over"
-            )
-        aside = folder.with_name(f"{folder.name}.{ck.get('settings_hash', 'old')}")
-        barrier(self.env)  # every rank has read the checkpoint before it moves
-        if self.env.is_main:
-            if aside.exists():
-                shutil.rmtree(aside)
-            folder.rename(aside)
-        barrier(self.env)
-        self.log_lines.append(
-            f"note: {path} was written with other settings: moved to {aside}, started fresh"
-        )
-        return False
-
     # ---- the loop ----------------------------------------------------------------------
     def run(self) -> list[dict[str, Any]]:
         max_epoch = int(self.cfg["max_epoch"])
-        signal_after = int(os.environ.get(SIGNAL_AFTER_ENV, "0") or 0)
-        steps_here = 0
         self._say(*self.log_lines)  # the header (and, resumed, the history so far)
         with _StopFlag() as stop:
             while self.epoch < max_epoch:
@@ -393,12 +364,12 @@ class Trainer:
                 for batch in self.source.batches(steps[self.step :]):
                     loss_sum += self._train_step(batch)
                     self.step += 1
-                    steps_here += 1
-                    if steps_here % every == 0:
+                    self.steps_run += 1
+                    if self.steps_run % every == 0:
                         self._check_finite(loss_sum, every)
                     bar.update(1)
-                    if signal_after and steps_here == signal_after and self.env.is_main:
-                        os.kill(os.getpid(), signal.SIGTERM)
+                    for hook in self.hooks:
+                        hook(self)
                     if self._should_stop(stop.signum, len(steps)) and any_flag(
                         self.env, stop.signum is not None
                     ):
@@ -426,10 +397,10 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.tau = None
-        update_tau = getattr(self.model, "update_tau", None)  # our TRAR/LSAT/MCAN nets
+        update_tau = getattr(self.raw_model, "update_tau", None)  # our TRAR/LSAT/MCAN nets
         if update_tau is not None:
             self.tau = update_tau(self.epoch, c["max_epoch"], c["warmup_epochs"])
-        self.model.train()
+        self.raw_model.train()
         return lr
 
     def _train_step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -444,7 +415,7 @@ class Trainer:
             ctx = contextlib.nullcontext() if sync else self.ddp.no_sync()
             with ctx:
                 with _autocast(self.cfg["amp"], self.env.device):
-                    logits = self.net(sub["img_feat"], sub["ques_ix"])
+                    logits = self.model(sub["img_feat"], sub["ques_ix"])
                 loss = loss_fn(self.cfg["loss"], logits, sub)
                 self.scaler.scale(loss * scale).backward()
             total += loss.detach()
@@ -503,7 +474,7 @@ class Trainer:
         if self.env.is_main and not stopped:
             try:
                 with stop.raising():
-                    val = self.validate(self.model)
+                    val = self.validate(self.raw_model)
             except ValidationStopped:
                 stopped = True
         barrier(self.env)
@@ -555,18 +526,7 @@ class Trainer:
         if not self.env.is_main:
             return
         last_val = next((r["val"] for r in reversed(self.history) if r.get("val")), None)
-        ckpt_io.save(
-            self.spec.layout.final_model,
-            {
-                "state_dict": self.model.state_dict(),
-                "epoch": self.epoch,
-                "lr_base": self.cfg["lr_base"],
-                "model_meta": self.spec.model_meta,
-                "settings": self.spec.settings,
-                "val": last_val,
-                "provenance": self._provenance(),
-            },
-        )
+        ckpt_io.save(self.spec.layout.final_model, {**self._model_record(), "val": last_val})
         write_curves(self.spec.layout.curves, self.history)
         write_reports(self.spec.layout, self.summary(), self.log_lines)
 
@@ -578,47 +538,18 @@ def train(
     env: DistEnv,
     *,
     validate: Callable[[nn.Module], dict[str, Any]] | None = None,
-    resume: bool = True,
-    strict_resume: bool = False,
+    resume: ResumeMode = ResumeMode.AUTO,
+    hooks: Iterable[StepHook] = (),
 ) -> Trainer:
-    """Train (resuming from ``layout.last`` when ``resume`` and it exists); return the run.
-
-    ``strict_resume`` refuses a checkpoint of other settings instead of setting it aside.
-    """
-    trainer = Trainer(model, train_set, spec, env, validate)
-    if resume and spec.layout.last.is_file():
-        path, ck, note = intact_checkpoint(spec.layout)
-        if note and env.is_main:
-            print(f"lsat train: warning: {note}", file=sys.stderr)
-        if trainer.resume(path, strict=strict_resume, ck=ck) and note:
-            trainer.log_lines.append(f"warning: {note}")
+    """Train, continuing the checkpoint :func:`lsat.engine.resume.resumable_state` picks
+    under ``resume`` (a fine-tune with none starts from its source epoch); return the run."""
+    trainer = Trainer(model, train_set, spec, env, validate, hooks)
+    state, notes = resumable_state(spec.layout, spec.settings, spec.model_meta, env, resume)
+    if state is not None:
+        trainer.load_state_dict(state)
+    trainer.log_lines += notes
     if spec.start_from is not None and trainer.epoch == 0 and trainer.step == 0:
         trainer.start_from(*spec.start_from)
     trainer.run()
     trainer.finish()
     return trainer
-
-
-def intact_checkpoint(layout: RunLayout) -> tuple[Any, dict[str, Any], str | None]:
-    """``last`` when it loads and matches its checksum, else the newest intact epoch
-    checkpoint with a note saying why; an error when none is intact (nothing is resumed,
-    and no final model is written, from a damaged state)."""
-    try:
-        return layout.last, ckpt_io.load(layout.last), None
-    except LsatError as err:
-        reason = str(err)
-    epochs = []
-    for p in layout.checkpoint_dir.glob(f"epoch*{layout.ckpt_suffix}"):
-        digits = p.name[len("epoch") : -len(layout.ckpt_suffix)]
-        if digits.isdigit() and not p.samefile(layout.last):
-            epochs.append((int(digits), p))
-    for _, path in sorted(epochs, reverse=True):
-        try:
-            ck = ckpt_io.load(path)
-        except LsatError:
-            continue
-        return path, ck, f"{reason}; resuming from {path}, the newest intact checkpoint"
-    raise LsatError(
-        f"{reason}; no intact epoch checkpoint in {layout.checkpoint_dir} to fall back on: "
-        "pass --restart to start over"
-    )
