@@ -61,13 +61,24 @@ def plan(ds: DatasetConfig, image_sets: list[str]) -> list[tuple[str, list[str],
     if ds.demo and not all(p.is_file() for p, _ in raw):
         steps.append(("the demo world", ["demo-data"], []))
     for image_set in image_sets:
-        if not ds.paths.features(image_set).is_file():
+        if ds.paths.features(image_set).is_file():
+            _check_features(ds, image_set)
+        else:
             args = ["extract", "--dataset", ds.name, "--image-set", image_set]
             steps.append((f"{image_set} features", args, _feature_sources(ds, image_set)))
     if not (ds.paths.vocab.is_file() and ds.paths.answers.is_file()):
         extra = [(Path(f), what) for f, what in _vocab_files(ds)]
         steps.append(("the vocabulary", ["vocab", "--dataset", ds.name], raw + extra))
     return steps
+
+
+def _check_features(ds: DatasetConfig, image_set: str) -> None:
+    """An existing feature file must have been made with the config's features settings
+    (what ``lsat extract`` checks before it keeps a file): one error naming it otherwise."""
+    from lsat.features.commands import expected_settings
+    from lsat.features.extract import is_complete
+
+    is_complete(ds.paths.features(image_set), expected_settings(ds.features))
 
 
 def _vocab_files(ds: DatasetConfig) -> list[tuple[str, str]]:

@@ -42,10 +42,10 @@ def is_complete(out: Path, expected: Mapping[str, Any] | None = None) -> int | N
     if differ:
         what = "; ".join(f"{k} {old!r} recorded, {new!r} requested" for k, old, new in differ)
         raise LsatError(
-            f"{out} is a complete feature file made with other settings ({what}): rerun "
-            "with --force (or delete the file) to re-extract it with the requested settings, "
-            "or set the features settings (datasets.<name>.features, or the flags) back to "
-            "the recorded ones to use it"
+            f"{out} is a complete feature file made with other settings ({what}): delete it "
+            "or rerun `lsat extract` with --force to re-extract it with the requested "
+            "settings, or set the features settings (datasets.<name>.features, or the "
+            "flags) back to the recorded ones to use it"
         )
     return count
 
