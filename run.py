@@ -29,6 +29,7 @@ import sys
 from pathlib import Path
 
 from lsat.errors import LsatError
+from lsat.formats import breakdown
 
 DATASETS = ("vqa", "clevr", "demo", "demo-clevr")
 MODELS = ("trar", "mcan", "lsat")
@@ -166,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     msg = f"run.py: wrote {written['predictions']}"
     if "metrics" in written:
         m = written["metrics"]
-        per = m.get("perAnswerType") or m.get("perCategory")
+        per = breakdown(m)
         msg += f"\nOverall Accuracy is: {m['overall']:.2f}\n{per}"
     print(msg)
     return 0

@@ -29,6 +29,7 @@ FOUNDATION = {
     "lsat",
     "lsat.config",
     "lsat.errors",
+    "lsat.formats",
     "lsat.io",
     "lsat.paths",
     "lsat.progress",

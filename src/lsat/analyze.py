@@ -121,26 +121,16 @@ def by_type(values: np.ndarray, types: list[str]) -> dict[str, dict[str, Any]]:
 
 def question_types(ds: DatasetConfig) -> dict[int, str]:
     """{val question id: its type}: VQA ``question_type`` (else answer type), CLEVR category."""
-    from lsat.paths import vqa_annotation_file
+    from lsat.data.readers import reader
 
-    if ds.format == "clevr":
-        from lsat.data.clevr import load_set
-
-        return {q.qid: q.category or "Other" for q in load_set(ds.raw_dir, "val")}
-    from lsat.data.vqa import read_annotations
-
-    anns = read_annotations(vqa_annotation_file(ds.raw_dir, "val"))
-    return {
-        qid: str(a.get("question_type") or a.get("answer_type") or "unknown")
-        for qid, a in anns.items()
-    }
+    return reader(ds.fmt).question_types(ds.raw_dir, "val")
 
 
 def _images(ds: DatasetConfig) -> dict[int, Path]:
     from lsat.features.inputs import list_inputs
-    from lsat.paths import IMAGE_SETS, image_dir
+    from lsat.paths import image_dir
 
-    folder = image_dir(ds.raw_dir, ds.format, IMAGE_SETS[ds.format][1])
+    folder = image_dir(ds.raw_dir, ds.format, ds.fmt.image_set("val"))
     if not folder.is_dir():
         return {}
     return dict(list_inputs(folder, (".png", ".jpg", ".jpeg"), "val images"))

@@ -22,6 +22,7 @@ import yaml
 
 from lsat import schema_check
 from lsat.errors import LsatError
+from lsat.formats import Format, format_of
 from lsat.paths import ResultPaths
 
 SCHEMA_PATH = Path(str(resources.files("lsat") / "schemas" / "config.schema.yaml"))
@@ -194,6 +195,11 @@ class DatasetConfig:
     resources: dict[str, Any]
     paths: ResultPaths
     sweep: dict[str, list[Any]] = field(default_factory=dict)
+
+    @property
+    def fmt(self) -> Format:
+        """The format object (:mod:`lsat.formats`): question and image sets, files, answers."""
+        return format_of(self.format)
 
     @property
     def result_split(self) -> str:

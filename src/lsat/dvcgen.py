@@ -52,7 +52,7 @@ def _raw(ds: DatasetConfig, qsets: list[str]) -> list[str]:
 
 def _qsets_needed(ds: DatasetConfig) -> list[str]:
     qsets = ["train", "val", "test"]
-    if any("vg" in lp.split_parts(ds.format, s) for s in ds.train["splits"]):
+    if any("vg" in ds.fmt.split_parts(s) for s in ds.train["splits"]):
         qsets.append("vg")
     return qsets
 
@@ -99,10 +99,9 @@ def _nproc(ds: DatasetConfig) -> str:
 
 def dataset_stages(ds: DatasetConfig, config_file: str) -> dict[str, dict[str, Any]]:
     """The stages of one dataset, named ``<family>-<dataset>[-<split>[-<run>]]``."""
-    c, rp, fmt = f"--config {config_file} --dataset {ds.name}", ds.paths, ds.format
-    sets = lp.IMAGE_SETS[fmt]
+    c, rp = f"--config {config_file} --dataset {ds.name}", ds.paths
     stages: dict[str, dict[str, Any]] = {}
-    for image_set in sets:
+    for image_set in ds.fmt.image_sets:
         stages[_name("extract", ds.name, image_set)] = _stage(
             f"lsat extract {c} --image-set {image_set}",
             _feature_source(ds, image_set),
@@ -125,9 +124,9 @@ def dataset_stages(ds: DatasetConfig, config_file: str) -> dict[str, dict[str, A
 def _finetune_stage(ds: DatasetConfig, c: str, vocab: list[str]) -> dict[str, Any]:
     """The maintainers' fine-tune (lsat.engine.finetune): one run of the base settings."""
     rp, ft, ft_split = ds.paths, ds.finetune or {}, "finetune"
-    qsets = sorted(set(lp.split_parts(ds.format, ft["split"])) | {"val"})
+    qsets = sorted(set(ds.fmt.split_parts(ft["split"])) | {"val"})
     deps = [str(rp.final_model(ft["from_split"]))]
-    deps += [str(rp.features(s)) for s in lp.IMAGE_SETS[ds.format][:2]] + vocab
+    deps += [str(rp.features(s)) for s in ds.fmt.fit_image_sets] + vocab
     return _stage(
         f"lsat train {c} --split finetune{_nproc(ds)}",
         deps + _raw(ds, qsets),
@@ -144,9 +143,9 @@ def _finetune_stage(ds: DatasetConfig, c: str, vocab: list[str]) -> dict[str, An
 def _run_stages(
     ds: DatasetConfig, c: str, split: str, run: str, vocab: list[str]
 ) -> dict[str, dict[str, Any]]:
-    rp, fmt, sets = ds.paths, ds.format, lp.IMAGE_SETS[ds.format]
-    qsets = sorted(set(lp.split_parts(fmt, split)) | {"val"})
-    deps = [str(rp.features(s)) for s in sets[:2]] + vocab + _raw(ds, qsets)
+    rp, fmt = ds.paths, ds.fmt
+    qsets = sorted(set(fmt.split_parts(split)) | {"val"})
+    deps = [str(rp.features(s)) for s in fmt.fit_image_sets] + vocab + _raw(ds, qsets)
     if ds.model["checkpoint"]:
         deps.append(ds.model["checkpoint"])
     flag = _run_flag(run)
@@ -164,13 +163,18 @@ def _run_stages(
     preds = rp.val_predictions(split, run)
     predict = _stage(
         f"lsat predict {c} --split {split}{flag} --on val",
-        [str(rp.final_model(split, run)), str(rp.features(sets[1])), *vocab, *_raw(ds, ["val"])],
+        [
+            str(rp.final_model(split, run)),
+            str(rp.features(fmt.image_set("val"))),
+            *vocab,
+            *_raw(ds, ["val"]),
+        ],
         outs=[str(preds), str(sidecar_path(preds))],
     )
-    questions = str(lp.question_file(ds.raw_dir, fmt, "val"))
-    ann = lp.annotation_file(ds.raw_dir, fmt, "val")
+    questions = str(fmt.question_file(ds.raw_dir, "val"))
+    ann = fmt.annotation_file(ds.raw_dir, "val")
     extra = (
-        f"--format clevr --split {split}"
+        f"--format {fmt} --split {split}"
         if ann is None
         else f"--annotations {ann} --eval-version {ds.eval_version} --split {split}"
     )
@@ -190,16 +194,14 @@ def _run_stages(
 
 
 def _result_stages(ds: DatasetConfig, c: str, vocab: list[str]) -> dict[str, dict[str, Any]]:
-    rp, fmt = ds.paths, ds.format
+    rp, fmt = ds.paths, ds.fmt
     first = "" if ds.result_split == "finetune" else ds.runs[0].id
-    outs = [str(rp.result_test), str(sidecar_path(rp.result_test))]
-    if fmt == "clevr":
-        outs.insert(1, str(rp.result_test_clevr_txt))
+    outs = [*map(str, rp.test_results(fmt)), str(sidecar_path(rp.result_test))]
     test = _stage(
         f"lsat predict {c} --split {ds.result_split}{_run_flag(first)} --on test",
         [
             str(rp.final_model(ds.result_split, first)),
-            str(rp.features(lp.IMAGE_SETS[fmt][2])),
+            str(rp.features(fmt.image_set("test"))),
             *vocab,
             *_raw(ds, ["test"]),
         ],

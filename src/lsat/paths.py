@@ -1,7 +1,8 @@
 """Where every file of the pipeline lives: the one place that knows the layout.
 
 Raw inputs keep their official names (VQA-v2, Visual Genome as used by MCAN/TRAR, CLEVR
-v1.0) so a user can point ``raw_dir`` at an existing download. Derived files live under
+v1.0; each format object of :mod:`lsat.formats` lists its own) so a user can point
+``raw_dir`` at an existing download. Derived files live under
 ``{results_dir}/{dataset}/``. The command line, the Snakemake rules and ``dvc.yaml`` all
 use these paths; ``tests/workflow`` checks that they agree.
 """
@@ -10,91 +11,52 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lsat.errors import LsatError
+from lsat.formats import FORMATS as _FORMATS
+from lsat.formats import Format, format_of
 
-FORMATS = ("vqa", "clevr")
-
-# Logical question sets and the image set each one's images belong to. VG questions refer
-# to COCO train/val images, so they have no image set of their own.
-QUESTION_SETS: dict[str, dict[str, str | None]] = {
-    "vqa": {"train": "train2014", "val": "val2014", "test": "test2015", "vg": None},
-    "clevr": {"train": "train", "val": "val", "test": "test"},
-}
-IMAGE_SETS: dict[str, tuple[str, ...]] = {
-    "vqa": ("train2014", "val2014", "test2015"),
-    "clevr": ("train", "val", "test"),
-}
-TRAINING_SPLITS: dict[str, tuple[str, ...]] = {
-    "vqa": ("train", "train+val", "train+val+vg"),
-    "clevr": ("train", "train+val"),
-}
+# The tables of older releases, read from the format objects (lsat.formats).
+FORMATS = tuple(_FORMATS)
+QUESTION_SETS = {name: dict(f.question_sets) for name, f in _FORMATS.items()}
+IMAGE_SETS = {name: f.image_sets for name, f in _FORMATS.items()}
+TRAINING_SPLITS = {name: f.splits for name, f in _FORMATS.items()}
 
 
 def check_format(fmt: str) -> str:
-    if fmt not in FORMATS:
-        raise LsatError(f"unknown dataset format {fmt!r}: expected one of {', '.join(FORMATS)}")
-    return fmt
+    return format_of(fmt).name
 
 
 def split_parts(fmt: str, split: str) -> list[str]:
     """``'train+val+vg'`` → ``['train', 'val', 'vg']``, checking the name for ``fmt``."""
-    check_format(fmt)
-    if split not in TRAINING_SPLITS[fmt]:
-        raise LsatError(
-            f"unknown split {split!r} for the {fmt} format: expected one of "
-            f"{', '.join(TRAINING_SPLITS[fmt])}"
-        )
-    return split.split("+")
+    return format_of(fmt).split_parts(split)
 
 
 def question_file(raw_dir: str | Path, fmt: str, qset: str) -> Path:
     """Official question-file path of question set ``qset`` (train, val, test, vg)."""
-    raw = Path(raw_dir)
-    _check_qset(fmt, qset)
-    if fmt == "vqa":
-        if qset == "vg":
-            return raw / "VG_questions.json"
-        return raw / f"v2_OpenEnded_mscoco_{QUESTION_SETS['vqa'][qset]}_questions.json"
-    return raw / "questions" / f"CLEVR_{qset}_questions.json"
+    return format_of(fmt).question_file(raw_dir, qset)
 
 
 def annotation_file(raw_dir: str | Path, fmt: str, qset: str) -> Path | None:
     """Official annotation file (VQA format only; CLEVR answers sit in the question file)."""
-    _check_qset(fmt, qset)
-    if fmt == "clevr" or qset == "test":
-        return None
-    return vqa_annotation_file(raw_dir, qset)
+    return format_of(fmt).annotation_file(raw_dir, qset)
 
 
 def vqa_annotation_file(raw_dir: str | Path, qset: str) -> Path:
     """Official annotation file of a VQA question set that has one (train, val, vg)."""
-    if qset not in ("train", "val", "vg"):
-        raise LsatError(
-            f"the VQA question set {qset!r} has no annotation file: expected train, val or vg"
-        )
-    raw = Path(raw_dir)
-    if qset == "vg":
-        return raw / "VG_annotations.json"
-    return raw / f"v2_mscoco_{QUESTION_SETS['vqa'][qset]}_annotations.json"
+    return format_of("vqa").annotations_of(raw_dir, qset)
 
 
 def image_dir(raw_dir: str | Path, fmt: str, image_set: str) -> Path:
     """Folder of the images of ``image_set`` (``images/train2014``, ``images/train``, ...)."""
-    check_format(fmt)
-    if image_set not in IMAGE_SETS[fmt]:
-        raise LsatError(
-            f"unknown image set {image_set!r} for the {fmt} format: expected one of "
-            f"{', '.join(IMAGE_SETS[fmt])}"
-        )
-    return Path(raw_dir) / "images" / image_set
+    return Path(raw_dir) / "images" / format_of(fmt).check_image_set(image_set)
 
 
 def raw_files(raw_dir: str | Path, fmt: str) -> list[Path]:
     """Every raw JSON file a dataset of this format needs (used to report missing ones)."""
+    f = format_of(fmt)
     files = []
-    for qset in QUESTION_SETS[check_format(fmt)]:
-        files.append(question_file(raw_dir, fmt, qset))
-        ann = annotation_file(raw_dir, fmt, qset)
+    for qset in f.question_sets:
+        files.append(f.question_file(raw_dir, qset))
+        ann = f.annotation_file(raw_dir, qset)
         if ann is not None:
             files.append(ann)
     return files
@@ -155,11 +117,6 @@ class ResultPaths:
     def result_test_clevr_txt(self) -> Path:
         return self.root / "result_test.txt"
 
-
-def _check_qset(fmt: str, qset: str) -> None:
-    check_format(fmt)
-    if qset not in QUESTION_SETS[fmt]:
-        raise LsatError(
-            f"unknown question set {qset!r} for the {fmt} format: expected one of "
-            f"{', '.join(QUESTION_SETS[fmt])}"
-        )
+    def test_results(self, fmt: Format) -> list[Path]:
+        """The test result file, and its plain-text copy where the format has one."""
+        return [self.result_test, *([self.result_test_clevr_txt] if fmt.text_result else [])]

@@ -90,8 +90,9 @@ def differences(ds: DatasetConfig) -> list[str]:
             out.append(f"{label} {_fmt(ds.train.get(key))} (paper {_fmt(paper[key])})")
     if ds.train.get("warmup_epochs") != PAPER_WARMUP:
         out.append(f"warm-up epochs {ds.train.get('warmup_epochs')} (paper {PAPER_WARMUP})")
-    if ds.format == "vqa" and ds.eval_version != "legacy":
-        out.append(f"evaluation {ds.eval_version} (the papers' val numbers used legacy)")
-    if ds.format == "vqa" and ds.features.get("backend") != "npy":
+    paper_eval, paper_backend = ds.fmt.paper_eval_version, ds.fmt.paper_backend
+    if paper_eval and ds.eval_version != paper_eval:
+        out.append(f"evaluation {ds.eval_version} (the papers' val numbers used {paper_eval})")
+    if paper_backend and ds.features.get("backend") != paper_backend:
         out.append(f"features: {ds.features.get('backend')} backend (paper: TRAR's grid features)")
     return out + _model_differences(ds)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from lsat.errors import LsatError
+from lsat.formats import Format, format_of
 
 BOOTSTRAP_SAMPLES = 2000
 BOOTSTRAP_SEED = 0
@@ -35,31 +36,14 @@ def mean_std(values: list[float]) -> tuple[float, float | None]:
 
 
 def question_scores(
-    fmt: str, raw_dir: str | Path, predictions: str | Path, version: str = "2021"
+    fmt: str | Format, raw_dir: str | Path, predictions: str | Path, version: str = "2021"
 ) -> dict[int, float]:
     """{question id: accuracy in 0..1} of a val predictions file, as the official metric
     (VQA: evaluation ``version``, 2021 or legacy)."""
-    from lsat.engine.evaluation import read_predictions
-    from lsat.engine.vqa_eval import question_accuracy
-    from lsat.paths import vqa_annotation_file
+    from lsat.engine.evaluation import read_predictions, val_scorer
 
     preds = read_predictions(predictions)
-    if fmt == "clevr":
-        from lsat.data.clevr import load_set
-
-        return {q.qid: float(preds.get(q.qid) == q.answer) for q in load_set(raw_dir, "val")}
-    from lsat.data.vqa import read_annotations
-
-    anns = read_annotations(vqa_annotation_file(raw_dir, "val"))
-    missing = sorted(set(anns) - set(preds))
-    if missing:
-        raise LsatError(
-            f"{predictions} has no answer for {len(missing)} val question(s) (e.g. {missing[:5]})"
-        )
-    return {
-        qid: question_accuracy(preds[qid], [a["answer"] for a in ann["answers"]], version)
-        for qid, ann in anns.items()
-    }
+    return val_scorer(format_of(fmt), raw_dir, version).per_question(preds, str(predictions))
 
 
 @dataclass

@@ -21,6 +21,7 @@ from typing import Any
 
 from lsat.config import dataset_config, load_config
 from lsat.errors import LsatError
+from lsat.formats import CLEVR, breakdown
 from lsat.io import read_json, write_text_atomic
 from lsat.recipe import SEEN, differences, val_label
 
@@ -102,8 +103,8 @@ def read_metrics(path: Path) -> tuple[float, dict[str, float], str]:
             f"validation metrics file {path} has no numeric 'overall' accuracy "
             "(expected the output of `lsat evaluate`)"
         )
-    detail = data.get("perAnswerType") or data.get("perCategory") or {}
-    version = data.get("eval_version") or ("exact" if "perCategory" in data else "unrecorded")
+    detail = breakdown(data)
+    version = data.get("eval_version") or ("exact" if CLEVR.breakdown in data else "unrecorded")
     return float(data["overall"]), {str(k): float(v) for k, v in detail.items()}, str(version)
 
 
@@ -139,9 +140,7 @@ def collect(
     for name in names or list(cfg["datasets"]):
         ds = dataset_config(cfg, name)
         rows = _rows(ds, explicit)
-        results = [ds.paths.result_test]
-        if ds.format == "clevr":
-            results.append(ds.paths.result_test_clevr_txt)
+        results = ds.paths.test_results(ds.fmt)
         if rows or explicit:
             summary = DatasetSummary(name, rows, results, differences(ds))
             if compare:
@@ -180,7 +179,7 @@ def compare_groups(ds: Any, a: Group, b: Group) -> dict[str, Any]:
             )
         version = ds.eval_version
         found = [f for f in files if f is not None]
-        scores[g.label] = [question_scores(ds.format, ds.raw_dir, f, version) for f in found]
+        scores[g.label] = [question_scores(ds.fmt, ds.raw_dir, f, version) for f in found]
     paired = paired_bootstrap(scores[a.label], scores[b.label])
     return {
         "split": a.split,

@@ -11,7 +11,7 @@ from pathlib import Path
 from lsat.data.records import Question, question_text, require, top_list, unique_questions
 from lsat.errors import LsatError
 from lsat.io import read_json
-from lsat.paths import question_file
+from lsat.formats import CLEVR
 
 CATEGORIES = ("Count", "Exist", "Compare Numbers", "Query Attribute", "Compare Attribute")
 _FUNCTION_CATEGORY = {
@@ -59,6 +59,16 @@ def read_questions(path: str | Path, require_answers: bool = True) -> list[Quest
     return out
 
 
+def read_question_ids(path: str | Path) -> list[int]:
+    """The question indices of a CLEVR question file (answers not required: test)."""
+    return [q.qid for q in read_questions(path, require_answers=False)]
+
+
 def load_set(raw_dir: str | Path, qset: str) -> list[Question]:
     """Questions of CLEVR split ``qset`` (train, val, test); test has no answers."""
-    return read_questions(question_file(raw_dir, "clevr", qset), require_answers=qset != "test")
+    return read_questions(CLEVR.question_file(raw_dir, qset), require_answers=qset != "test")
+
+
+def question_types(raw_dir: str | Path, qset: str) -> dict[int, str]:
+    """{question index: its category} ("Other" for programs outside the five)."""
+    return {q.qid: q.category or "Other" for q in load_set(raw_dir, qset)}

@@ -24,15 +24,8 @@ from lsat.data.records import Question
 from lsat.data.tokens import encode, read_vocab
 from lsat.data.vocab import load_questions
 from lsat.errors import LsatError
-from lsat.paths import QUESTION_SETS, question_file
 
 RESIDENCIES = ("disk", "ram", "gpu")
-# Feature files searched, in order, for each question set's images.
-_IMAGE_SETS = {
-    "vqa": {"train": ["train2014"], "val": ["val2014"], "test": ["test2015"],
-            "vg": ["train2014", "val2014"]},
-    "clevr": {"train": ["train"], "val": ["val"], "test": ["test"]},
-}  # fmt: skip
 
 
 class QADataset(Dataset):
@@ -171,7 +164,7 @@ def build_dataset(
     residency: str = "disk",
 ) -> QADataset:
     """Read the question sets ``qsets`` of ``ds`` and join them to their features."""
-    valid = tuple(QUESTION_SETS[ds.format])
+    valid = tuple(ds.fmt.question_sets)
     for qset in qsets:
         if qset not in valid:
             raise LsatError(
@@ -191,7 +184,7 @@ def build_dataset(
         if not found:
             raise LsatError(
                 f"question set {qset!r} of dataset {ds.name!r} has no questions "
-                f"({question_file(ds.raw_dir, ds.format, qset)}): an empty set would be "
+                f"({ds.fmt.question_file(ds.raw_dir, qset)}): an empty set would be "
                 "trained on or scored as 0.00"
             )
         for q in found:
@@ -245,7 +238,7 @@ class _Stores:
         self.channels = store.channels  # every file of the dataset must agree
 
     def row_of(self, q: Question, qset: str) -> int:
-        image_sets = _IMAGE_SETS[self.ds.format][qset]
+        image_sets = self.ds.fmt.feature_sets(qset)  # searched in order
         for image_set in image_sets:
             store = self.store(image_set)
             if q.image_id in store:
@@ -277,7 +270,7 @@ def _targets(
     ds: DatasetConfig, questions: list[Question], ans_to_ix: dict[str, int], answers_path: Path
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(target_ix, target_score)`` (Q, K): VQA soft scores, CLEVR the one answer."""
-    if ds.format == "clevr":
+    if ds.fmt.one_answer:
         ix = np.zeros((len(questions), 1), np.int64)
         score = np.zeros((len(questions), 1), np.float32)
         for i, q in enumerate(questions):

@@ -20,7 +20,6 @@ from lsat.io import read_json, write_json_atomic
 
 SPECIALS = ("PAD", "UNK", "CLS")
 PAD, UNK, CLS = 0, 1, 2
-VQA_MAX_TOKEN = 14
 GLOVE_DIM = 300
 _STRIP = re.compile(r"([.,'!?\"()*#:;])")
 

@@ -12,29 +12,27 @@ from __future__ import annotations
 from pathlib import Path
 
 from lsat.config import DatasetConfig
-from lsat.data import clevr, vqa
 from lsat.data.answers import (
     build_clevr_answer_list,
     build_vqa_answer_list,
     read_answers,
     write_answers,
 )
+from lsat.data.readers import reader
 from lsat.data.records import Question
-from lsat.data.tokens import VQA_MAX_TOKEN, build_vocab, longest_question, write_vocab
+from lsat.data.tokens import build_vocab, longest_question, write_vocab
 from lsat.errors import LsatError
-from lsat.paths import annotation_file, question_file
 
 
 def required_files(ds: DatasetConfig) -> list[Path]:
     """Raw files the vocabulary needs: every official source, VG only when trained on."""
-    qsets = list(_sources(ds.format))
     uses_vg = any("vg" in s.split("+") for s in ds.train["splits"])
     files = []
-    for qset in qsets:
+    for qset in ds.fmt.question_sets:
         if qset == "vg" and not uses_vg:
             continue
-        files.append(question_file(ds.raw_dir, ds.format, qset))
-        ann = annotation_file(ds.raw_dir, ds.format, qset)
+        files.append(ds.fmt.question_file(ds.raw_dir, qset))
+        ann = ds.fmt.annotation_file(ds.raw_dir, qset)
         if ann is not None and qset != "test":
             files.append(ann)
     return files
@@ -51,14 +49,9 @@ def check_raw_files(files: list[Path], dataset: str) -> None:
         )
 
 
-def _sources(fmt: str) -> tuple[str, ...]:
-    return ("train", "val", "test", "vg") if fmt == "vqa" else ("train", "val", "test")
-
-
 def load_questions(ds: DatasetConfig, qset: str) -> list[Question]:
     """Questions (with answers where the set has them) of one question set of ``ds``."""
-    module = vqa if ds.format == "vqa" else clevr
-    return module.load_set(ds.raw_dir, qset)
+    return reader(ds.fmt).load_set(ds.raw_dir, qset)
 
 
 def build(ds: DatasetConfig) -> dict[str, object]:
@@ -66,17 +59,15 @@ def build(ds: DatasetConfig) -> dict[str, object]:
     check_raw_files(required_files(ds), ds.name)
     sources: list[str] = []
     by_set: dict[str, list[Question]] = {}
-    for qset in _sources(ds.format):
-        qfile = question_file(ds.raw_dir, ds.format, qset)
+    for qset in ds.fmt.question_sets:  # the official order of the token sources
+        qfile = ds.fmt.question_file(ds.raw_dir, qset)
         if qset == "vg" and not qfile.is_file():
             continue  # optional unless trained on (checked above)
         by_set[qset] = load_questions(ds, qset)
         sources.append(str(qfile))
     texts = [q.question for qs in by_set.values() for q in qs]
     token_to_ix = build_vocab(texts)
-    max_token = ds.vocab.get("max_token") or (
-        VQA_MAX_TOKEN if ds.format == "vqa" else longest_question(texts)
-    )
+    max_token = ds.vocab.get("max_token") or ds.fmt.max_token or longest_question(texts)
     answers = _answer_list(ds, by_set["train"] + by_set["val"])
     write_vocab(ds.paths.vocab, token_to_ix, max_token, sources)
     write_answers(ds.paths.answers, answers)
@@ -92,11 +83,11 @@ def _answer_list(ds: DatasetConfig, train_val: list[Question]) -> list[str]:
     official = ds.vocab.get("answer_dict")
     if official:
         return read_answers(official)
-    if ds.format == "vqa":
-        mc = [q.answer for q in train_val if q.answer is not None]
-        answers = build_vqa_answer_list(mc, ds.vocab.get("min_answer_count", 8))
+    seen = [q.answer for q in train_val if q.answer is not None]
+    if ds.fmt.one_answer:
+        answers = build_clevr_answer_list(seen)
     else:
-        answers = build_clevr_answer_list(q.answer for q in train_val if q.answer is not None)
+        answers = build_vqa_answer_list(seen, ds.vocab.get("min_answer_count", 8))
     if not answers:
         raise LsatError(
             f"dataset {ds.name!r}: no answer is frequent enough for the answer list "

@@ -13,7 +13,7 @@ from typing import Any
 from lsat.data.records import Question, question_text, require, top_list, unique_questions
 from lsat.errors import LsatError
 from lsat.io import read_json
-from lsat.paths import annotation_file, question_file
+from lsat.formats import VQA
 
 _QID = operator.itemgetter("question_id")
 
@@ -187,9 +187,18 @@ def attach_annotations(
 
 def load_set(raw_dir: str | Path, qset: str) -> list[Question]:
     """Questions of VQA question set ``qset`` (train, val, test, vg) with their answers."""
-    qpath = question_file(raw_dir, "vqa", qset)
+    qpath = VQA.question_file(raw_dir, qset)
     questions = read_questions(qpath)
-    apath = annotation_file(raw_dir, "vqa", qset)
+    apath = VQA.annotation_file(raw_dir, qset)
     if apath is None:
         return questions
     return attach_annotations(questions, read_annotations(apath), qpath, apath)
+
+
+def question_types(raw_dir: str | Path, qset: str) -> dict[int, str]:
+    """{question id: its annotated ``question_type``, else its ``answer_type``}."""
+    anns = read_annotations(VQA.annotations_of(raw_dir, qset))
+    return {
+        qid: str(a.get("question_type") or a.get("answer_type") or "unknown")
+        for qid, a in anns.items()
+    }

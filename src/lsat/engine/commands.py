@@ -13,6 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from lsat.formats import FORMATS, VQA, format_of
+
 DEFAULT_CONFIG = "config/config.yaml"
 
 
@@ -65,7 +67,7 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--questions", required=True, type=Path)
     p.add_argument("--annotations", type=Path, default=None)
     p.add_argument("--predictions", required=True, type=Path)
-    p.add_argument("--format", choices=("vqa", "clevr"), default="vqa")
+    p.add_argument("--format", choices=tuple(FORMATS), default=VQA.name)
     p.add_argument(
         "--eval-version",
         choices=("2021", "legacy"),
@@ -87,7 +89,7 @@ def _add_validate_result(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("validate-result", help="check a result file before uploading it")
     p.add_argument("--result", required=True, type=Path)
     p.add_argument("--questions", required=True, type=Path, help="the test question file")
-    p.add_argument("--format", choices=("vqa", "clevr"), default="vqa")
+    p.add_argument("--format", choices=tuple(FORMATS), default=VQA.name)
     p.add_argument(
         "--submission",
         choices=("full", "test-dev"),
@@ -211,10 +213,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         args.questions, args.predictions, args.annotations, args.format, args.eval_version
     )
     if args.split is not None:
-        from lsat.paths import split_parts
         from lsat.recipe import label_metrics
 
-        metrics = label_metrics(metrics, args.split, split_parts(args.format, args.split))
+        metrics = label_metrics(metrics, args.split, format_of(args.format).split_parts(args.split))
     if args.out:
         side = provenance.sidecar_path(args.predictions)
         prov = provenance.collect(

@@ -3,6 +3,8 @@
 VQA accuracy lives in :mod:`lsat.engine.vqa_eval` (both official ``vqaEval.py`` versions,
 docs/sources.md); this module reads the files, checks they describe the same questions, and
 adds CLEVR: exact-match accuracy, overall and per category of the program's last function.
+Which metric a dataset gets follows its format's answers (:attr:`lsat.formats.Format.
+one_answer`): :func:`val_scorer` and :func:`file_scorer` are the one place that chooses.
 """
 
 from __future__ import annotations
@@ -12,14 +14,29 @@ import gc
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from lsat.engine.vqa_eval import DEFAULT_EVAL_VERSION, check_ids, pct, vqa_accuracy
+from lsat.data.records import Question
+from lsat.engine.vqa_eval import (
+    DEFAULT_EVAL_VERSION,
+    check_ids,
+    pct,
+    question_accuracy,
+    vqa_accuracy,
+)
 from lsat.errors import LsatError
+from lsat.formats import Format, format_of
 from lsat.io import read_json
 
 CLEVR_EVAL_VERSION = "CLEVR exact match per last program function"
-__all__ = ["clevr_accuracy", "evaluate_files", "read_predictions", "vqa_accuracy"]
+__all__ = [
+    "clevr_accuracy",
+    "evaluate_files",
+    "file_scorer",
+    "read_predictions",
+    "val_scorer",
+    "vqa_accuracy",
+]
 
 
 def clevr_accuracy(
@@ -79,30 +96,92 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
-def evaluate_files(
-    questions: Path,
-    predictions: Path,
-    annotations: Path | None = None,
-    fmt: str = "vqa",
-    version: str = DEFAULT_EVAL_VERSION,
-) -> dict[str, Any]:
-    """What ``lsat evaluate`` computes from the three files (each parsed once)."""
+class Scorer(Protocol):
+    """A format's official metric over a fixed question set (its answers read once)."""
+
+    def __call__(self, predictions: dict[int, str], source: str = "val predictions") -> dict:
+        """Overall and per-type accuracy (%), as ``lsat evaluate`` writes it."""
+        ...
+
+    def per_question(self, predictions: dict[int, str], source: str) -> dict[int, float]:
+        """{question id: accuracy in 0..1} (what the paired bootstrap compares)."""
+        ...
+
+
+class ExactMatch:
+    """CLEVR: one exact answer per question, accuracy per category."""
+
+    def __init__(self, questions: list[Question]):
+        self.questions = questions
+
+    def __call__(self, predictions: dict[int, str], source: str = "val predictions") -> dict:
+        return clevr_accuracy(self.questions, predictions, source)
+
+    def per_question(self, predictions: dict[int, str], source: str) -> dict[int, float]:
+        return {q.qid: float(predictions.get(q.qid) == q.answer) for q in self.questions}
+
+
+class Consensus:
+    """VQA: the official consensus of ten human answers, in evaluation ``version``."""
+
+    def __init__(self, annotations: dict[int, dict], version: str):
+        self.annotations, self.version = annotations, version
+
+    def __call__(self, predictions: dict[int, str], source: str = "val predictions") -> dict:
+        return vqa_accuracy(self.annotations, predictions, source, self.version)
+
+    def per_question(self, predictions: dict[int, str], source: str) -> dict[int, float]:
+        missing = sorted(set(self.annotations) - set(predictions))
+        if missing:
+            raise LsatError(
+                f"{source} has no answer for {len(missing)} val question(s) (e.g. {missing[:5]})"
+            )
+        return {
+            qid: question_accuracy(
+                predictions[qid], [a["answer"] for a in ann["answers"]], self.version
+            )
+            for qid, ann in self.annotations.items()
+        }
+
+
+def val_scorer(fmt: Format, raw_dir: str | Path, version: str = DEFAULT_EVAL_VERSION) -> Scorer:
+    """The metric of ``fmt`` on the val set of a dataset under ``raw_dir``."""
+    from lsat.data.readers import reader
+
+    if fmt.one_answer:
+        return ExactMatch(reader(fmt).load_set(raw_dir, "val"))
+    from lsat.data.vqa import read_annotations
+
     with paused_gc():
-        return _evaluate_files(questions, predictions, annotations, fmt, version)
+        return Consensus(read_annotations(fmt.annotations_of(raw_dir, "val")), version)
 
 
-def _evaluate_files(
-    questions: Path, predictions: Path, annotations: Path | None, fmt: str, version: str
-) -> dict[str, Any]:
-    preds = read_predictions(predictions)
-    if fmt == "clevr":
+def file_scorer(
+    fmt: Format, questions: Path, annotations: Path | None, version: str = DEFAULT_EVAL_VERSION
+) -> Scorer:
+    """The metric of ``fmt`` on the questions of explicit official files."""
+    if fmt.one_answer:
         from lsat.data.clevr import read_questions as read_clevr
 
-        return clevr_accuracy(read_clevr(questions), preds, str(predictions))
+        return ExactMatch(read_clevr(questions))
     if annotations is None:
         raise LsatError("VQA evaluation needs --annotations (the official annotation file)")
     from lsat.data.vqa import check_same_questions, read_annotations, read_question_images
 
     anns = read_annotations(annotations)
     check_same_questions(read_question_images(questions), anns, questions, annotations)
-    return vqa_accuracy(anns, preds, str(predictions), version)
+    return Consensus(anns, version)
+
+
+def evaluate_files(
+    questions: Path,
+    predictions: Path,
+    annotations: Path | None = None,
+    fmt: str | Format = "vqa",
+    version: str = DEFAULT_EVAL_VERSION,
+) -> dict[str, Any]:
+    """What ``lsat evaluate`` computes from the three files (each parsed once)."""
+    with paused_gc():
+        preds = read_predictions(predictions)
+        scorer = file_scorer(format_of(fmt), questions, annotations, version)
+        return scorer(preds, str(predictions))

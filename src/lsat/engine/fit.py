@@ -31,7 +31,6 @@ from lsat.engine.trainer import TrainSpec, seed_everything, train
 from lsat.errors import LsatError
 from lsat.io import parsed_once
 from lsat.models.official import list_digests
-from lsat.paths import question_file, split_parts
 from lsat.runs import Run
 from lsat.runs import find as find_run
 
@@ -104,16 +103,13 @@ def run_provenance(
 ) -> dict[str, Any]:
     """Provenance of a run reading question sets ``qsets`` (see :mod:`lsat.provenance`)."""
     from lsat import provenance
-    from lsat.paths import IMAGE_SETS, QUESTION_SETS, annotation_file, question_file
 
     data: list[Path | None] = []
     image_sets: list[str] = []
     for qset in qsets:
-        data += [question_file(ds.raw_dir, ds.format, qset)]
-        data += [annotation_file(ds.raw_dir, ds.format, qset)]
-        image_set = QUESTION_SETS[ds.format][qset]
-        # VG questions refer to the COCO train/val images.
-        for s in [image_set] if image_set else IMAGE_SETS[ds.format][:2]:
+        data += [ds.fmt.question_file(ds.raw_dir, qset)]
+        data += [ds.fmt.annotation_file(ds.raw_dir, qset)]
+        for s in ds.fmt.feature_sets(qset):  # VG questions refer to COCO train/val images
             if s not in image_sets:
                 image_sets.append(s)
     return provenance.collect(
@@ -129,9 +125,7 @@ def run_provenance(
 
 def qsets_order(ds: DatasetConfig) -> Any:
     """Sort key putting question sets in their official order (train, val, test, vg)."""
-    from lsat.paths import QUESTION_SETS
-
-    order = list(QUESTION_SETS[ds.format])
+    order = list(ds.fmt.question_sets)
     return order.index
 
 
@@ -182,9 +176,9 @@ def train_run(
     start = None
     if is_finetune(split):  # the maintainers' recipe (lsat.engine.finetune)
         ds, data_split, source, epoch = finetune_config(ds)
-        qsets, start = split_parts(ds.format, data_split), (source, epoch)
+        qsets, start = ds.fmt.split_parts(data_split), (source, epoch)
     else:
-        qsets = split_parts(ds.format, split)
+        qsets = ds.fmt.split_parts(split)
     layout = layout or RunLayout.for_split(ds.paths, split, run_id)
     check_mode(layout, resume)
     env = distributed.setup()
@@ -400,11 +394,10 @@ def _predict(
     residency = ds.train["feature_residency"]
     if residency == "gpu" and device.type != "cuda":
         residency = "ram"
-    if on == "test" and ds.format == "vqa":  # the result file is a full submission
-        from lsat.engine.results import refuse_test_dev, test_coverage
+    if on == "test":  # the result file is a full submission
+        from lsat.engine.results import check_full_test
 
-        qfile = question_file(ds.raw_dir, "vqa", "test")
-        refuse_test_dev(qfile, test_coverage(qfile))
+        check_full_test(ds.fmt, ds.fmt.question_file(ds.raw_dir, "test"))
     data = _build_data(ds, [on], residency)
     model, meta = load_checkpoint_model(path, ds, data, device)
     from lsat.engine.batches import BatchSource

@@ -7,7 +7,6 @@ vocabulary and answer files of the dataset must have the sizes the model was tra
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +20,11 @@ from lsat.data.contract import QAData
 from lsat.engine import checkpoint as ckpt_io
 from lsat.engine.batches import BatchSource, eval_steps
 from lsat.engine.device import autocast_dtype
-from lsat.engine.evaluation import clevr_accuracy, vqa_accuracy
-from lsat.engine.results import write_clevr_text, write_result
+from lsat.engine.evaluation import Scorer, val_scorer
+from lsat.engine.results import test_ids, write_clevr_text, write_result
 from lsat.errors import LsatError
 from lsat.io import write_json_atomic
 from lsat.models.official import check_lists
-from lsat.paths import question_file, vqa_annotation_file
 
 
 def predict_indices(
@@ -70,20 +68,9 @@ def predict_answers(
     return {int(q): answers[int(a)] for q, a in zip(dataset.question_ids, ix, strict=True)}
 
 
-def val_evaluator(ds: DatasetConfig) -> Callable[[dict[int, str]], dict[str, Any]]:
-    """A function scoring {qid: answer} on the dataset's val set (annotations read once)."""
-    if ds.format == "clevr":
-        from lsat.data.clevr import load_set
-
-        questions = load_set(ds.raw_dir, "val")
-        return lambda preds: clevr_accuracy(questions, preds, "val predictions")
-    from lsat.data.vqa import read_annotations
-    from lsat.engine.evaluation import paused_gc
-
-    with paused_gc():
-        anns = read_annotations(vqa_annotation_file(ds.raw_dir, "val"))
-    version = ds.eval_version
-    return lambda preds: vqa_accuracy(anns, preds, "val predictions", version)
+def val_evaluator(ds: DatasetConfig) -> Scorer:
+    """A function scoring {qid: answer} on the dataset's val set (answers read once)."""
+    return val_scorer(ds.fmt, ds.raw_dir, ds.eval_version)
 
 
 def _from_meta(ck: dict[str, Any], meta: dict[str, Any]) -> nn.Module:
@@ -200,7 +187,7 @@ def _val_metrics(
     if noisy is not None:
         tau, seed, noisy_answers = noisy
         scored = val_evaluator(ds)(noisy_answers)
-        keep = ("overall", "perAnswerType", "perCategory", "perQuestionType")
+        keep = ("overall", ds.fmt.breakdown, "perQuestionType")
         metrics["gumbel_eval"] = {
             "what": "the official test of hard routing: Gumbel noise at tau (TAU_MAX)",
             "tau": tau,
@@ -218,20 +205,12 @@ def _write_test(
     prov: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """The EvalAI result file (checked against every test question id) and CLEVR's text."""
-    qfile = question_file(ds.raw_dir, ds.format, "test")
-    if ds.format == "clevr":
-        from lsat.data.clevr import read_questions as read_clevr
-
-        ids = [q.qid for q in read_clevr(qfile, require_answers=False)]
-    else:
-        from lsat.data.vqa import read_questions
-
-        ids = [q.qid for q in read_questions(qfile)]
+    ids = test_ids(ds.fmt, ds.fmt.question_file(ds.raw_dir, "test"))
     path = out or ds.paths.result_test
     write_result(path, entries, ids)
     _write_sidecar(path, prov)
     written = {"predictions": str(path)}
-    if ds.format == "clevr":
+    if ds.fmt.text_result:
         txt = path.with_suffix(".txt") if out else ds.paths.result_test_clevr_txt
         write_clevr_text(txt, [answers[q] for q in sorted(ids)])
         written["text"] = str(txt)

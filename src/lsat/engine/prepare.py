@@ -17,27 +17,25 @@ from pathlib import Path
 from lsat.config import DatasetConfig
 from lsat.data.glove import GLOVE_URL
 from lsat.errors import LsatError
-from lsat.paths import IMAGE_SETS, annotation_file, image_dir, question_file, split_parts
-
-FORMAT_LABEL = {"vqa": "VQA-v2", "clevr": "CLEVR v1.0"}
+from lsat.paths import image_dir
 
 
 def needed_qsets(ds: DatasetConfig) -> list[str]:
     """Question sets the vocabulary reads: train, val, test, and VG when a split uses it."""
     qsets = ["train", "val", "test"]
-    if any("vg" in split_parts(ds.format, s) for s in ds.train["splits"]):
+    if any("vg" in ds.fmt.split_parts(s) for s in ds.train["splits"]):
         qsets.append("vg")
     return qsets
 
 
 def _raw_files(ds: DatasetConfig, qsets: list[str]) -> list[tuple[Path, str]]:
-    label = FORMAT_LABEL[ds.format]
+    fmt = ds.fmt
     out = []
     for qset in qsets:
-        out.append((question_file(ds.raw_dir, ds.format, qset), f"{label} {qset} questions"))
-        ann = annotation_file(ds.raw_dir, ds.format, qset)
+        out.append((fmt.question_file(ds.raw_dir, qset), f"{fmt.label} {qset} questions"))
+        ann = fmt.annotation_file(ds.raw_dir, qset)
         if ann is not None:
-            out.append((ann, f"{label} {qset} annotations"))
+            out.append((ann, f"{fmt.label} {qset} annotations"))
     return out
 
 
@@ -129,5 +127,6 @@ def prepare_inputs(
 def image_sets_for(ds: DatasetConfig, run: str) -> list[str]:
     """Image sets a run reads: train and val for training (val is trained on or validated
     against), val or test for prediction."""
-    sets = IMAGE_SETS[ds.format]
-    return {"train": list(sets[:2]), "val": [sets[1]], "test": [sets[2]]}[run]
+    if run == "train":
+        return list(ds.fmt.fit_image_sets)
+    return [ds.fmt.image_set(run)]

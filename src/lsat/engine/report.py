@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lsat.engine.layout import RunLayout
+from lsat.formats import breakdown
 from lsat.io import atomic_path, write_json_atomic, write_text_atomic
 
 
@@ -28,7 +29,7 @@ def epoch_line(rec: dict[str, Any]) -> str:
         parts.append(f"tau {rec['tau']:.3g}")
     val = rec.get("val")
     if val:
-        types = val.get("perAnswerType") or val.get("perCategory") or {}
+        types = breakdown(val)
         detail = ", ".join(f"{k} {v:.2f}" for k, v in types.items())
         parts.append(f"val {val['overall']:.2f}" + (f" ({detail})" if detail else ""))
     return " | ".join(parts)
@@ -74,14 +75,14 @@ def epochs_tsv(epochs: list[dict[str, Any]]) -> str:
     types: list[str] = []
     for rec in epochs:
         val = rec.get("val") or {}
-        for t in val.get("perAnswerType") or val.get("perCategory") or {}:
+        for t in breakdown(val):
             if t not in types:
                 types.append(t)
     header = ["epoch", "loss", "lr", "seconds", "samples_per_s", "tau", "val_overall"]
     rows = ["\t".join(header + [f"val_{t}".replace(" ", "_") for t in types])]
     for rec in epochs:
         val = rec.get("val") or {}
-        detail = val.get("perAnswerType") or val.get("perCategory") or {}
+        detail = breakdown(val)
         cells = [rec["epoch"], rec["loss"], rec["lr"], rec["seconds"], rec["samples_per_s"]]
         cells += [rec.get("tau"), val.get("overall")] + [detail.get(t) for t in types]
         rows.append("\t".join("" if c is None else f"{c:.6g}" for c in cells))
@@ -110,9 +111,9 @@ def write_curves(path: Path, epochs: list[dict[str, Any]]) -> None:
     vals = [(r["epoch"], r["val"]) for r in epochs if r.get("val")]
     if vals:
         ax[1].plot([e for e, _ in vals], [v["overall"] for _, v in vals], marker="o", label="all")
-        types = vals[0][1].get("perAnswerType") or vals[0][1].get("perCategory") or {}
+        types = breakdown(vals[0][1])
         for t in types:
-            ys = [(v.get("perAnswerType") or v.get("perCategory") or {}).get(t) for _, v in vals]
+            ys = [breakdown(v).get(t) for _, v in vals]
             ax[1].plot([e for e, _ in vals], ys, linestyle="--", label=t)
         ax[1].legend(fontsize=7)
     else:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from lsat.errors import LsatError
+from lsat.formats import Format, format_of
 from lsat.io import read_json, write_json_atomic, write_text_atomic
 
 SCHEMA_PATH = Path(str(resources.files("lsat") / "schemas" / "result.schema.json"))
@@ -135,26 +136,32 @@ def refuse_test_dev(questions: Path, coverage: str) -> None:
         )
 
 
+def test_ids(fmt: Format, questions: Path) -> list[int]:
+    """The question ids a test result file of ``fmt`` must answer, exactly."""
+    from lsat.data.readers import test_question_ids
+
+    return test_question_ids(fmt, questions)
+
+
+def check_full_test(fmt: Format, questions: Path) -> None:
+    """Refuse a test question file that cannot make a full submission (VQA's test-dev)."""
+    if fmt.evalai:
+        refuse_test_dev(questions, test_coverage(questions))
+
+
 def validate_result_file(
-    result: Path, questions: Path, fmt: str = "vqa", submission: str = "full"
+    result: Path, questions: Path, fmt: str | Format = "vqa", submission: str = "full"
 ) -> tuple[int, str]:
     """``lsat validate-result``: check a result file against a question file; return the
     count and (VQA) which test phases the file covers."""
     from lsat.io import parsed_once
 
+    f = format_of(fmt)
     entries = read_json(result, "result file")
-    if fmt == "clevr":
-        from lsat.data.clevr import read_questions as read_clevr
-
-        ids = [q.qid for q in read_clevr(questions, require_answers=False)]
-        check_result(entries, ids, str(result))
-        return len(ids), ""
-    from lsat.data.vqa import read_question_ids
-
     with parsed_once():
-        coverage = test_coverage(questions)
-        if submission == "full":
+        coverage = test_coverage(questions) if f.evalai else ""
+        if f.evalai and submission == "full":
             refuse_test_dev(questions, coverage)
-        ids = read_question_ids(questions)
+        ids = test_ids(f, questions)
     check_result(entries, ids, str(result))
-    return len(ids), coverage_note(coverage)
+    return len(ids), coverage_note(coverage) if f.evalai else ""

@@ -20,7 +20,8 @@ detectron2; file and line of each in docs/features.md):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,8 +45,6 @@ from lsat.features.grid import (
 )
 from lsat.features.inputs import IMAGE_SUFFIXES
 from lsat.safe_load import safe_export_load
-
-PREPROCESS = ("trar", "clevr")
 
 
 def trar_input_size(width: int, height: int) -> tuple[int, int]:
@@ -82,6 +81,34 @@ def load_exported(path: str | Path, device: torch.device) -> torch.nn.Module:
         raise LsatError(f"cannot load {p} with torch.export.load: {err}") from None
 
 
+def _trar_image(img: Image.Image) -> Image.Image:
+    img = ImageOps.exif_transpose(img)  # detectron2's read_image applies the EXIF rotation
+    return img.resize(trar_input_size(*img.size), Image.Resampling.BILINEAR)
+
+
+def _clevr_image(img: Image.Image) -> Image.Image:
+    return img.resize((CLEVR_INPUT, CLEVR_INPUT), Image.Resampling.BICUBIC)
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """One grid pre-processing (module docstring): image → input, pixels → normalised
+    input, the backbone's map → S×S cells."""
+
+    image: Callable[[Image.Image], Image.Image]
+    normalize: Callable[[torch.Tensor], torch.Tensor]
+    to_grid: Callable[[torch.Tensor, int], torch.Tensor]
+    dynamic_size: bool  # inputs of several sizes: the export needs dynamic height/width
+
+
+PREPROCESS = {
+    "trar": Preprocess(_trar_image, trar_normalize, trar_grid, dynamic_size=True),
+    "clevr": Preprocess(
+        _clevr_image, lambda px: imagenet_normalize(px / 255.0), clevr_grid, dynamic_size=False
+    ),
+}
+
+
 class ExportBackend:
     """Run an exported backbone in batches (CUDA when available) + grid pre-processing."""
 
@@ -97,18 +124,13 @@ class ExportBackend:
             )
         self.model_path = Path(model_path)
         self.preprocess, self.grid = preprocess, int(grid)
+        self.steps = PREPROCESS[preprocess]
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = load_exported(self.model_path, self.device)
         self.backbone = export_backbone(self.model_path, preprocess)
 
     def read(self, path: Path) -> torch.Tensor:
-        img = open_rgb(path)
-        if self.preprocess == "trar":  # detectron2's read_image applies the EXIF rotation
-            img = ImageOps.exif_transpose(img)
-        if self.preprocess == "clevr":
-            img = img.resize((CLEVR_INPUT, CLEVR_INPUT), Image.Resampling.BICUBIC)
-        else:
-            img = img.resize(trar_input_size(*img.size), Image.Resampling.BILINEAR)
+        img = self.steps.image(open_rgb(path))
         arr = np.asarray(img, dtype=np.uint8).transpose(2, 0, 1).copy()
         return torch.from_numpy(arr)
 
@@ -127,11 +149,7 @@ class ExportBackend:
         return np.stack(out)  # type: ignore[arg-type]
 
     def _run(self, batch: torch.Tensor, paths: Sequence[Path]) -> np.ndarray:
-        pixels = batch.to(self.device, torch.float32)
-        if self.preprocess == "trar":
-            x = trar_normalize(pixels)
-        else:
-            x = imagenet_normalize(pixels / 255.0)
+        x = self.steps.normalize(batch.to(self.device, torch.float32))
         try:
             with torch.no_grad():
                 y = self.model(x)
@@ -139,7 +157,7 @@ class ExportBackend:
             raise LsatError(
                 f"{self.model_path} failed on input {tuple(x.shape)} (first image {paths[0]}): "
                 f"{err}. Export the backbone with a dynamic batch dimension"
-                + (" and dynamic height/width" if self.preprocess == "trar" else "")
+                + (" and dynamic height/width" if self.steps.dynamic_size else "")
             ) from None
         if isinstance(y, (tuple, list)):
             y = y[0]
@@ -147,7 +165,7 @@ class ExportBackend:
             shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
             raise LsatError(f"{self.model_path} must return a (B, C, H, W) map; got {shape}")
         y = y.float()
-        cells = clevr_grid(y, self.grid) if self.preprocess == "clevr" else trar_grid(y, self.grid)
+        cells = self.steps.to_grid(y, self.grid)
         arr = cells.cpu().numpy()
         if not np.all(np.isfinite(arr)) or np.abs(arr).max() > 65504:
             raise LsatError(
