@@ -9,11 +9,11 @@ checkpoint after every epoch.
 Distributed runs keep the global batch: each of W ranks computes its B/W slice, and as DDP
 averages gradients over ranks, the loss is multiplied by W so the gradient is the same sum
 a single process computes. The loss is accumulated on the device and read once per epoch
-(no host synchronisation in a step). SIGTERM/SIGUSR1 set a flag checked after each step by
-a single process, and every :data:`STOP_CHECK_STEPS` steps by all ranks together (a CPU
-gloo all-reduce, too costly for every step); the run then writes an interrupt checkpoint of
-that step and raises :class:`TrainingInterrupted`, which the command turns into exit status
-128 + signal (143 for SIGTERM).
+(no host synchronisation in a step). SIGTERM/SIGUSR1 set a flag (:mod:`lsat.engine.stopflag`)
+checked after each step by a single process, and every :data:`STOP_CHECK_STEPS` steps by
+all ranks together (a CPU gloo all-reduce, too costly for every step); the run then writes
+an interrupt checkpoint of that step and raises :class:`TrainingInterrupted`, which the
+command turns into exit status 128 + signal (143 for SIGTERM).
 
 On a GPU the model is compiled first and wrapped in DDP after, so ``no_sync`` still skips
 the all-reduce of the accumulation micro-steps; DDP does not re-broadcast buffers (the
@@ -57,6 +57,7 @@ from lsat.engine.layout import RunLayout, link_atomic
 from lsat.engine.report import epoch_line, write_curves, write_reports
 from lsat.engine.resume import ResumeMode, resumable_state
 from lsat.engine.schedule import lr_at
+from lsat.engine.stopflag import StopFlag, ValidationStopped
 from lsat.errors import LsatError
 
 # Ranks agree on a stop request every this many steps (a single process checks every step).
@@ -117,43 +118,6 @@ def loss_fn(kind: str, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> 
     if kind == "ce":
         return F.cross_entropy(logits, batch["target_ix"][:, 0], reduction="sum")
     raise LsatError(f"train.loss {kind!r}: expected bce or ce")
-
-
-class ValidationStopped(Exception):
-    """Raised by the signal handler while validation runs (see :meth:`_StopFlag.raising`)."""
-
-
-class _StopFlag:
-    """SIGTERM/SIGUSR1 handlers that record the signal (acted on between steps); during
-    validation they raise, so a preempted job stops within one batch whatever the val size."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self._old: dict[int, Any] = {}
-        self._raise = False
-
-    @contextlib.contextmanager
-    def raising(self) -> Any:
-        self._raise = True
-        try:
-            yield
-        finally:
-            self._raise = False
-
-    def __enter__(self) -> _StopFlag:
-        for s in (signal.SIGTERM, signal.SIGUSR1):
-            self._old[s] = signal.signal(s, self._handle)
-        return self
-
-    def _handle(self, signum: int, _frame: Any) -> None:
-        self.signum = signum
-        if self._raise:
-            self._raise = False
-            raise ValidationStopped(signum)
-
-    def __exit__(self, *exc: object) -> None:
-        for s, h in self._old.items():
-            signal.signal(s, h)
 
 
 def _autocast(amp: str, device: torch.device) -> contextlib.AbstractContextManager[Any]:
@@ -337,47 +301,48 @@ class Trainer:
 
     # ---- the loop ----------------------------------------------------------------------
     def run(self) -> list[dict[str, Any]]:
-        max_epoch = int(self.cfg["max_epoch"])
+        """Train from the current epoch and step to ``max_epoch``; return the history."""
         self._say(*self.log_lines)  # the header (and, resumed, the history so far)
-        with _StopFlag() as stop:
-            while self.epoch < max_epoch:
-                lr = self._start_epoch()
-                steps = train_steps(
-                    len(self.train_set),
-                    batch_size=self.cfg["batch_size"],
-                    world=self.env.world,
-                    rank=self.env.rank,
-                    seed=self.cfg["seed"],
-                    epoch=self.epoch,
-                )
-                loss_sum = torch.zeros((), device=self.env.device)
-                t0 = time.perf_counter()
-                bar = progress.bar(
-                    total=len(steps),
-                    initial=self.step,
-                    desc=f"epoch {self.epoch + 1}/{max_epoch}",
-                    enabled=self.env.is_main,
-                    leave=False,
-                )
-                alone_on_cpu = self.env.device.type == "cpu" and not self.env.distributed
-                every = 1 if alone_on_cpu else FINITE_CHECK_STEPS_CUDA
-                for batch in self.source.batches(steps[self.step :]):
-                    loss_sum += self._train_step(batch)
-                    self.step += 1
-                    self.steps_run += 1
-                    if self.steps_run % every == 0:
-                        self._check_finite(loss_sum, every)
-                    bar.update(1)
-                    for hook in self.hooks:
-                        hook(self)
-                    if self._should_stop(stop.signum, len(steps)) and any_flag(
-                        self.env, stop.signum is not None
-                    ):
-                        total = self.partial["loss"] + self._reduced(loss_sum)
-                        self._interrupt(total, time.perf_counter() - t0, stop.signum)
-                bar.close()
-                self._end_epoch(loss_sum, time.perf_counter() - t0, lr, len(steps), stop)
+        with StopFlag() as stop:
+            while self.epoch < int(self.cfg["max_epoch"]):
+                self._run_epoch(stop)
         return self.history
+
+    def _run_epoch(self, stop: StopFlag) -> None:
+        """The epoch's steps from ``self.step`` on, then its validation, record and checkpoint."""
+        lr = self._start_epoch()
+        c, env = self.cfg, self.env
+        steps = train_steps(
+            len(self.train_set),
+            batch_size=c["batch_size"],
+            world=env.world,
+            rank=env.rank,
+            seed=c["seed"],
+            epoch=self.epoch,
+        )
+        loss_sum = torch.zeros((), device=env.device)
+        t0 = time.perf_counter()
+        every = 1 if env.device.type == "cpu" and not env.distributed else FINITE_CHECK_STEPS_CUDA
+        desc = f"epoch {self.epoch + 1}/{c['max_epoch']}"
+        bar = progress.bar(
+            total=len(steps), initial=self.step, desc=desc, enabled=env.is_main, leave=False
+        )
+        with bar:
+            for batch in self.source.batches(steps[self.step :]):
+                loss_sum += self._train_step(batch)
+                self.step += 1
+                self.steps_run += 1
+                if self.steps_run % every == 0:
+                    self._check_finite(loss_sum, every)
+                bar.update(1)
+                for hook in self.hooks:
+                    hook(self)
+                if self._should_stop(stop.signum, len(steps)) and any_flag(
+                    env, stop.signum is not None
+                ):
+                    total = self.partial["loss"] + self._reduced(loss_sum)
+                    self._interrupt(total, time.perf_counter() - t0, stop.signum)
+        self._end_epoch(loss_sum, time.perf_counter() - t0, lr, len(steps), stop)
 
     def _should_stop(self, signum: int | None, steps: int) -> bool:
         """Whether to ask the ranks now: every step alone, every STOP_CHECK_STEPS in DDP."""
@@ -466,7 +431,7 @@ class Trainer:
             write_reports(self.spec.layout, self.summary(), self.log_lines)
         raise TrainingInterrupted(signum or signal.SIGTERM)
 
-    def _validate(self, stop: _StopFlag) -> tuple[Any, bool]:
+    def _validate(self, stop: StopFlag) -> tuple[Any, bool]:
         """(val metrics or None, whether a signal stopped it), agreed by every rank."""
         if self.validate is None or not self.cfg["eval_every_epoch"]:
             return None, False
@@ -481,7 +446,7 @@ class Trainer:
         return val, any_flag(self.env, stopped)
 
     def _end_epoch(
-        self, loss_sum: torch.Tensor, seconds: float, lr: float, steps: int, stop: _StopFlag
+        self, loss_sum: torch.Tensor, seconds: float, lr: float, steps: int, stop: StopFlag
     ) -> None:
         seen = steps * self.cfg["batch_size"]
         total = self.partial["loss"] + self._reduced(loss_sum)
