@@ -22,6 +22,7 @@ import yaml
 from lsat import paths as lp
 from lsat.config import DatasetConfig, dataset_config, load_config
 from lsat.errors import LsatError
+from lsat.formats import FORMATS
 from lsat.io import write_text_atomic
 from lsat.provenance import sidecar_path
 
@@ -41,20 +42,7 @@ def _name(*parts: str) -> str:
 
 
 def _raw(ds: DatasetConfig, qsets: list[str]) -> list[str]:
-    files = []
-    for qset in qsets:
-        files.append(str(lp.question_file(ds.raw_dir, ds.format, qset)))
-        ann = lp.annotation_file(ds.raw_dir, ds.format, qset)
-        if ann is not None:
-            files.append(str(ann))
-    return files
-
-
-def _qsets_needed(ds: DatasetConfig) -> list[str]:
-    qsets = ["train", "val", "test"]
-    if any("vg" in ds.fmt.split_parts(s) for s in ds.train["splits"]):
-        qsets.append("vg")
-    return qsets
+    return [str(f) for f in ds.fmt.raw_files(ds.raw_dir, qsets)]
 
 
 def _feature_source(ds: DatasetConfig, image_set: str) -> list[str]:
@@ -110,7 +98,10 @@ def dataset_stages(ds: DatasetConfig, config_file: str) -> dict[str, dict[str, A
         )
     vocab = [str(rp.vocab), str(rp.answers)]
     stages[_name("vocab", ds.name)] = _stage(
-        f"lsat vocab {c}", _raw(ds, _qsets_needed(ds)), [f"datasets.{ds.name}.vocab"], outs=vocab
+        f"lsat vocab {c}",
+        _raw(ds, ds.fmt.needed_qsets(ds.train["splits"])),
+        [f"datasets.{ds.name}.vocab"],
+        outs=vocab,
     )
     for split in ds.train["splits"]:
         for run in ds.runs:
@@ -233,7 +224,7 @@ def generate(config_file: str | Path = "config/config.yaml") -> str:
             "cmd": "lsat demo-data --config config/config.yaml",
             "deps": [CODE],
             "params": [{"config/config.yaml": ["demo_world"]}],
-            "outs": [f"{out}/{fmt}" for fmt in lp.FORMATS],
+            "outs": [f"{out}/{fmt}" for fmt in FORMATS],
         }
     for ds in datasets:
         stages.update(dataset_stages(ds, "config/config.yaml"))

@@ -13,7 +13,7 @@ scoring in :mod:`lsat.engine.evaluation`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,6 +107,28 @@ class Format:
         """Official annotation file of ``qset``; None where the set has none (test, CLEVR)."""
         name = self.annotation_names.get(self.check_qset(qset))
         return Path(raw_dir) / name if name else None
+
+    def needed_qsets(self, splits: Iterable[str]) -> list[str]:
+        """Question sets a dataset training ``splits`` reads in all: those with an image
+        set (train, val, test), and the others (VG) only when a split trains on them."""
+        used = {part for split in splits for part in self.split_parts(split)}
+        return [q for q, s in self.question_sets.items() if s is not None or q in used]
+
+    def raw_files(self, raw_dir: str | Path, qsets: Iterable[str]) -> list[Path]:
+        """The official question and annotation files of ``qsets``, in that order."""
+        return [path for path, _ in self.described_raw_files(raw_dir, qsets)]
+
+    def described_raw_files(
+        self, raw_dir: str | Path, qsets: Iterable[str]
+    ) -> list[tuple[Path, str]]:
+        """(file, what it is) of :meth:`raw_files`, for the list of missing inputs."""
+        files = []
+        for qset in qsets:
+            files.append((self.question_file(raw_dir, qset), f"{self.label} {qset} questions"))
+            ann = self.annotation_file(raw_dir, qset)
+            if ann is not None:
+                files.append((ann, f"{self.label} {qset} annotations"))
+        return files
 
     def annotations_of(self, raw_dir: str | Path, qset: str) -> Path:
         """The annotation file of a question set that must have one (VQA train, val, vg)."""

@@ -11,18 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lsat.formats import FORMATS as _FORMATS
 from lsat.formats import Format, format_of
-
-# The tables of older releases, read from the format objects (lsat.formats).
-FORMATS = tuple(_FORMATS)
-QUESTION_SETS = {name: dict(f.question_sets) for name, f in _FORMATS.items()}
-IMAGE_SETS = {name: f.image_sets for name, f in _FORMATS.items()}
-TRAINING_SPLITS = {name: f.splits for name, f in _FORMATS.items()}
-
-
-def check_format(fmt: str) -> str:
-    return format_of(fmt).name
 
 
 def split_parts(fmt: str, split: str) -> list[str]:
@@ -53,13 +42,7 @@ def image_dir(raw_dir: str | Path, fmt: str, image_set: str) -> Path:
 def raw_files(raw_dir: str | Path, fmt: str) -> list[Path]:
     """Every raw JSON file a dataset of this format needs (used to report missing ones)."""
     f = format_of(fmt)
-    files = []
-    for qset in f.question_sets:
-        files.append(f.question_file(raw_dir, qset))
-        ann = f.annotation_file(raw_dir, qset)
-        if ann is not None:
-            files.append(ann)
-    return files
+    return f.raw_files(raw_dir, f.question_sets)
 
 
 class ResultPaths:

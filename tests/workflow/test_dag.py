@@ -96,13 +96,14 @@ def _every_dataset_config() -> dict:
 def _place_user_files(project: Path, cfg: dict) -> None:
     """Empty stand-ins for every file a user places for the real datasets."""
     from lsat import paths as lp
+    from lsat.formats import format_of
 
     for ds in ("vqa", "clevr"):
         d = cfg["datasets"][ds]
         for f in lp.raw_files(project / d["raw_dir"], d["format"]):
             f.parent.mkdir(parents=True, exist_ok=True)
             f.write_text("{}")
-        for image_set in lp.IMAGE_SETS[d["format"]]:
+        for image_set in format_of(d["format"]).image_sets:
             (project / d["raw_dir"] / "images" / image_set).mkdir(parents=True)
             if ds == "vqa":
                 (project / "feats" / image_set).mkdir(parents=True)

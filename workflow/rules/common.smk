@@ -13,6 +13,7 @@ from snakemake.exceptions import WorkflowError
 from lsat import paths as lp
 from lsat.config import dataset_config, set_dotted, validate_config
 from lsat.errors import LsatError
+from lsat.formats import FORMATS
 from lsat.provenance import sidecar_path
 
 DEFAULT_CONFIG_FILE = "config/config.yaml"
@@ -83,15 +84,15 @@ def run_dirs(ds, split):
 
 
 # The {split} wildcard names a run folder: a split, or split/RUN with seeds or a sweep.
-_RUN_DIRS = {s for fmt in lp.FORMATS for s in lp.TRAINING_SPLITS[fmt]}
+_RUN_DIRS = {s for fmt in FORMATS.values() for s in fmt.splits}
 for _ds in DATASETS.values():
-    _RUN_DIRS |= {d for s in lp.TRAINING_SPLITS[_ds.format] for d in run_dirs(_ds, s)}
+    _RUN_DIRS |= {d for s in _ds.fmt.splits for d in run_dirs(_ds, s)}
 
 
 wildcard_constraints:
     dataset=_alternatives(DATASETS),
     split=_alternatives(_RUN_DIRS),
-    image_set=_alternatives(s for fmt in lp.FORMATS for s in lp.IMAGE_SETS[fmt]),
+    image_set=_alternatives(s for fmt in FORMATS.values() for s in fmt.image_sets),
 
 
 def ds_of(wildcards):
@@ -130,21 +131,12 @@ def run_ds(wildcards):
 
 def qsets_needed(ds):
     """Question sets a dataset's full pipeline reads: train, val, test and VG when trained on."""
-    qsets = ["train", "val", "test"]
-    if any("vg" in lp.split_parts(ds.format, s) for s in ds.train["splits"]):
-        qsets.append("vg")
-    return qsets
+    return ds.fmt.needed_qsets(ds.train["splits"])
 
 
 def raw_json(ds, qsets=None):
     """Official question and annotation files of ``qsets`` (default: all that are needed)."""
-    files = []
-    for qset in qsets or qsets_needed(ds):
-        files.append(str(lp.question_file(ds.raw_dir, ds.format, qset)))
-        ann = lp.annotation_file(ds.raw_dir, ds.format, qset)
-        if ann is not None:
-            files.append(str(ann))
-    return files
+    return [str(f) for f in ds.fmt.raw_files(ds.raw_dir, qsets or qsets_needed(ds))]
 
 
 def feature_source(ds, image_set):
@@ -160,18 +152,10 @@ def feature_source(ds, image_set):
 
 def _user_files(ds):
     """(path, what it is) of every user-provided input of a non-demo dataset."""
-    label = {"vqa": "VQA-v2", "clevr": "CLEVR v1.0"}[ds.format]
-    items = []
-    for qset in qsets_needed(ds):
-        items.append(
-            (
-                str(lp.question_file(ds.raw_dir, ds.format, qset)),
-                f"{label} {qset} questions",
-            )
-        )
-        ann = lp.annotation_file(ds.raw_dir, ds.format, qset)
-        if ann is not None:
-            items.append((str(ann), f"{label} {qset} annotations"))
+    items = [
+        (str(f), what)
+        for f, what in ds.fmt.described_raw_files(ds.raw_dir, qsets_needed(ds))
+    ]
     backend = ds.features["backend"]
     if backend in ("npy", "npz") and not ds.features["source_dir"]:
         raise WorkflowError(
@@ -181,7 +165,7 @@ def _user_files(ds):
         raise WorkflowError(
             f"dataset {ds.name!r}: features.backend export needs features.export_model"
         )
-    for image_set in lp.IMAGE_SETS[ds.format]:
+    for image_set in ds.fmt.image_sets:
         for src in feature_source(ds, image_set):
             if backend in ("npy", "npz"):
                 what = f"folder of official .{backend} features of {image_set} (features.source_dir)"
@@ -244,17 +228,12 @@ def vocab_input(wildcards):
     return checked(ds, raw_json(ds))
 
 
-def _fit_image_sets(ds):
-    """Image sets training reads: train and val (val is trained on or validated against)."""
-    return lp.IMAGE_SETS[ds.format][:2]
-
-
 def train_input(wildcards):
     ds = ds_of(wildcards)
     rp = ds.paths
-    qsets = sorted(set(lp.split_parts(ds.format, split_of(wildcards))) | {"val"})
+    qsets = sorted(set(ds.fmt.split_parts(split_of(wildcards))) | {"val"})
     files = {
-        "features": [str(rp.features(s)) for s in _fit_image_sets(ds)],
+        "features": [str(rp.features(s)) for s in ds.fmt.fit_image_sets],
         "vocab": str(rp.vocab),
         "answers": str(rp.answers),
         "raw": raw_json(ds, qsets),
@@ -280,10 +259,10 @@ def finetune_input(wildcards):
     ds = ds_of(wildcards)
     ft = finetune_of(wildcards)
     rp = ds.paths
-    qsets = sorted(set(lp.split_parts(ds.format, ft["split"])) | {"val"})
+    qsets = sorted(set(ds.fmt.split_parts(ft["split"])) | {"val"})
     files = {
         "source": str(rp.final_model(ft["from_split"])),
-        "features": [str(rp.features(s)) for s in _fit_image_sets(ds)],
+        "features": [str(rp.features(s)) for s in ds.fmt.fit_image_sets],
         "vocab": str(rp.vocab),
         "answers": str(rp.answers),
         "raw": raw_json(ds, qsets),
@@ -298,7 +277,7 @@ def predict_val_input(wildcards):
         ds,
         {
             "model": str(rp.final_model(wildcards.split)),
-            "features": str(rp.features(lp.IMAGE_SETS[ds.format][1])),
+            "features": str(rp.features(ds.fmt.image_set("val"))),
             "vocab": str(rp.vocab),
             "answers": str(rp.answers),
             "raw": raw_json(ds, ["val"]),
@@ -310,20 +289,21 @@ def evaluate_input(wildcards):
     ds = ds_of(wildcards)
     files = {
         "predictions": str(ds.paths.val_predictions(wildcards.split)),
-        "questions": str(lp.question_file(ds.raw_dir, ds.format, "val")),
+        "questions": str(ds.fmt.question_file(ds.raw_dir, "val")),
     }
-    ann = lp.annotation_file(ds.raw_dir, ds.format, "val")
+    ann = ds.fmt.annotation_file(ds.raw_dir, "val")
     if ann is not None:
         files["annotations"] = str(ann)
     return checked(ds, files)
 
 
 def evaluate_args(wildcards, input):
-    """Format flags, and the split so that a split trained on val is labelled as such."""
+    """Format flags (the annotations, or the format whose answers are in its questions),
+    and the split so that a split trained on val is labelled as such."""
     ds = ds_of(wildcards)
     split = split_of(wildcards)  # a seed/sweep run folder is labelled by its split
-    if ds.format == "clevr":
-        return f"--format clevr --split {split}"
+    if "annotations" not in input.keys():
+        return f"--format {ds.fmt} --split {split}"
     return f"--annotations {input.annotations} --eval-version {ds.eval_version} --split {split}"
 
 
@@ -334,7 +314,7 @@ def predict_test_input(wildcards):
         ds,
         {
             "model": str(rp.final_model(ds.result_split, _first_run(ds))),
-            "features": str(rp.features(lp.IMAGE_SETS[ds.format][2])),
+            "features": str(rp.features(ds.fmt.image_set("test"))),
             "vocab": str(rp.vocab),
             "answers": str(rp.answers),
             "raw": raw_json(ds, ["test"]),
@@ -377,10 +357,10 @@ def res(key):
 
 def demo_outputs():
     files = []
-    for fmt in lp.FORMATS:
-        raw = DEMO_DIR / fmt
-        files += [str(f) for f in lp.raw_files(raw, fmt)]
-        files += [directory(str(lp.image_dir(raw, fmt, s))) for s in lp.IMAGE_SETS[fmt]]
+    for name, fmt in FORMATS.items():
+        raw = DEMO_DIR / name
+        files += [str(f) for f in fmt.raw_files(raw, fmt.question_sets)]
+        files += [directory(str(lp.image_dir(raw, name, s))) for s in fmt.image_sets]
     return files
 
 
@@ -389,10 +369,7 @@ def demo_outputs():
 
 def result_files(name):
     ds = DATASETS[name]
-    files = [str(ds.paths.result_test)]
-    if ds.format == "clevr":
-        files.append(str(ds.paths.result_test_clevr_txt))
-    return files
+    return [str(f) for f in ds.paths.test_results(ds.fmt)]
 
 
 def dataset_targets(name):

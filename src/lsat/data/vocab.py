@@ -26,16 +26,7 @@ from lsat.errors import LsatError
 
 def required_files(ds: DatasetConfig) -> list[Path]:
     """Raw files the vocabulary needs: every official source, VG only when trained on."""
-    uses_vg = any("vg" in s.split("+") for s in ds.train["splits"])
-    files = []
-    for qset in ds.fmt.question_sets:
-        if qset == "vg" and not uses_vg:
-            continue
-        files.append(ds.fmt.question_file(ds.raw_dir, qset))
-        ann = ds.fmt.annotation_file(ds.raw_dir, qset)
-        if ann is not None and qset != "test":
-            files.append(ann)
-    return files
+    return ds.fmt.raw_files(ds.raw_dir, ds.fmt.needed_qsets(ds.train["splits"]))
 
 
 def check_raw_files(files: list[Path], dataset: str) -> None:

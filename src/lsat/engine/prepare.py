@@ -20,25 +20,6 @@ from lsat.errors import LsatError
 from lsat.paths import image_dir
 
 
-def needed_qsets(ds: DatasetConfig) -> list[str]:
-    """Question sets the vocabulary reads: train, val, test, and VG when a split uses it."""
-    qsets = ["train", "val", "test"]
-    if any("vg" in ds.fmt.split_parts(s) for s in ds.train["splits"]):
-        qsets.append("vg")
-    return qsets
-
-
-def _raw_files(ds: DatasetConfig, qsets: list[str]) -> list[tuple[Path, str]]:
-    fmt = ds.fmt
-    out = []
-    for qset in qsets:
-        out.append((fmt.question_file(ds.raw_dir, qset), f"{fmt.label} {qset} questions"))
-        ann = fmt.annotation_file(ds.raw_dir, qset)
-        if ann is not None:
-            out.append((ann, f"{fmt.label} {qset} annotations"))
-    return out
-
-
 def _feature_sources(ds: DatasetConfig, image_set: str) -> list[tuple[Path, str]]:
     backend = ds.features["backend"]
     if backend in ("npy", "npz"):
@@ -54,8 +35,7 @@ def _feature_sources(ds: DatasetConfig, image_set: str) -> list[tuple[Path, str]
 def plan(ds: DatasetConfig, image_sets: list[str]) -> list[tuple[str, list[str], list]]:
     """(what, lsat arguments, inputs it reads) of each missing step, in order."""
     steps: list[tuple[str, list[str], list]] = []
-    qsets = needed_qsets(ds)
-    raw = _raw_files(ds, qsets)
+    raw = ds.fmt.described_raw_files(ds.raw_dir, ds.fmt.needed_qsets(ds.train["splits"]))
     if ds.demo and not all(p.is_file() for p, _ in raw):
         steps.append(("the demo world", ["demo-data"], []))
     for image_set in image_sets:
