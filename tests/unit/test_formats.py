@@ -70,3 +70,21 @@ def test_format_names_are_compared_in_at_most_four_places():
         if pattern.search(line)
     ]
     assert len(hits) <= 4, hits
+
+
+def test_needed_question_sets_and_their_raw_files():
+    assert VQA.needed_qsets(["train", "train+val"]) == ["train", "val", "test"]
+    assert VQA.needed_qsets(["train+val+vg"]) == ["train", "val", "test", "vg"]
+    assert CLEVR.needed_qsets(["train+val"]) == ["train", "val", "test"]
+    raw = Path("/raw")
+    assert VQA.raw_files(raw, ["test", "vg"]) == [
+        raw / "v2_OpenEnded_mscoco_test2015_questions.json",
+        raw / "VG_questions.json",
+        raw / "VG_annotations.json",
+    ]
+    assert VQA.described_raw_files(raw, ["val"]) == [
+        (raw / "v2_OpenEnded_mscoco_val2014_questions.json", "VQA-v2 val questions"),
+        (raw / "v2_mscoco_val2014_annotations.json", "VQA-v2 val annotations"),
+    ]
+    with pytest.raises(LsatError, match=r"CLEVR v1\.0 question set 'val' has no annotation file"):
+        CLEVR.annotations_of(raw, "val")

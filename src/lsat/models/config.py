@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lsat.errors import LsatError
+from lsat.formats import FORMATS as _FORMATS
+from lsat.formats import format_of
 
 FAMILIES = ("trar", "mcan", "lsat")
-FORMATS = ("vqa", "clevr")
+FORMATS = tuple(_FORMATS)  # the dataset formats (lsat.formats)
 
 
 @dataclass(frozen=True)
@@ -83,8 +85,7 @@ def make_config(name: str, fmt: str, **overrides: Any) -> ModelConfig:
     """Paper configuration of ``name`` on dataset format ``fmt`` with ``overrides`` applied."""
     if name not in FAMILIES:
         raise LsatError(f"unknown model {name!r}: expected one of {', '.join(FAMILIES)}")
-    if fmt not in FORMATS:
-        raise LsatError(f"unknown dataset format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    format_of(fmt)  # one error naming the known formats
     unknown = sorted(set(overrides) - set(OPTION_KEYS))
     if unknown:
         raise LsatError(
