@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -295,6 +296,25 @@ def test_clevr_glove_start_checkpoint_and_test_text(world):
     result = root / "results" / "demo-clevr" / "result_test.json"
     answers = {e["question_id"]: e["answer"] for e in json.loads(result.read_text())}
     assert lines == [answers[q] for q in sorted(answers)]
+
+
+def test_a_new_start_checkpoint_counts_after_the_old_run_is_moved_aside(world):
+    """A rerun whose ``model.checkpoint`` changed, without --restart (Snakemake, dvc repro),
+    moves the old checkpoints aside and starts from the new checkpoint's weights."""
+    root, cfg = world
+    c = ["--config", str(cfg), "--dataset", "demo-clevr", "--split", "train"]
+    c += ["--set", "train.lr_base=1.0e-5", "--set", "train.max_epoch=1"]
+    assert main(["train", *c, "--restart"]) == 0
+    run = root / "results" / "demo-clevr" / "train"
+    source = root / "start_weights.pt"
+    shutil.copy(run / "model.pt", source)
+    start = ["--set", f"model.checkpoint={source}", "--set", "train.seed=7"]
+    assert main(["train", *c, *start]) == 0
+    log = (run / "log.txt").read_text()
+    assert "started fresh" in log and f"start: weights of {source}" in log
+    second = _weights(run / "model.pt")
+    for k, v in _weights(source).items():  # the checkpoint's weights, then one slow epoch
+        torch.testing.assert_close(second[k], v, atol=1e-3, rtol=0, msg=k)
 
 
 def test_run_py_train_then_test(world):

@@ -224,7 +224,7 @@ def _train_in_env(
     model, options = build_model_for_data(
         ds.model["name"], ds.format, ds.model.get("options"), train_set, pretrained_emb=emb
     )
-    start_note = _starting_point(ds, model, layout, resume, start)
+    start_note = _start_note(ds, start)
     if env.rank:
         seed_everything(tc["seed"] + env.rank, tc["deterministic"])
 
@@ -248,6 +248,7 @@ def _train_in_env(
         model_meta=meta,
         header=header,
         start_from=start,
+        init_checkpoint=ds.model.get("checkpoint"),
         provenance=prov,
     )
     hooks = hooks_from_env()  # the tests' deterministic kill (LSAT_SIGNAL_AFTER_STEPS)
@@ -271,32 +272,15 @@ def _model_meta(
     }
 
 
-def _starting_point(
-    ds: DatasetConfig,
-    model: torch.nn.Module,
-    layout: RunLayout,
-    resume: ResumeMode,
-    start: tuple[Path, int] | None,
-) -> str:
-    """The log line saying where the weights start from: a run that does not resume takes
-    ``model.checkpoint``'s weights when the config names one; a fine-tune starts from its
-    source epoch. (The resume itself, ``--restart`` included, is :mod:`lsat.engine.resume`.)
-    """
-    resuming = resume is not ResumeMode.RESTART and layout.last.is_file()
-    note = "start: fresh initialisation"
-    if ds.model.get("checkpoint") and not resuming:
-        from lsat.models.official import load_official_checkpoint
-
-        load_official_checkpoint(
-            ds.model["checkpoint"],
-            model,
-            vocab_path=ds.paths.vocab,
-            answers_path=ds.paths.answers,
-        )
-        note = f"start: weights of {ds.model['checkpoint']}"
+def _start_note(ds: DatasetConfig, start: tuple[Path, int] | None) -> str:
+    """The log line saying where a run that continues no checkpoint starts from: a
+    fine-tune from its source epoch, else ``model.checkpoint``'s weights when the config
+    names one (loaded by the trainer once the resume policy has decided)."""
     if start is not None:
-        note = finetune_start_note(*start, ds)
-    return note
+        return finetune_start_note(*start, ds)
+    if ds.model.get("checkpoint"):
+        return f"start: weights of {ds.model['checkpoint']}"
+    return "start: fresh initialisation"
 
 
 def _validation_note(validates: bool, qsets: list[str]) -> str:

@@ -94,6 +94,9 @@ class TrainSpec:
     header: list[str] = field(default_factory=list)
     # (checkpoint, epoch) a fine-tune continues from when it has no checkpoint of its own.
     start_from: tuple[Path, int] | None = None
+    # Weights (``model.checkpoint``: an official file or a model.pt) a run that continues no
+    # checkpoint of its own starts from; loaded after the resume policy has decided so.
+    init_checkpoint: str | Path | None = None
     provenance: dict[str, Any] | None = None
 
 
@@ -283,6 +286,16 @@ class Trainer:
             else:
                 ckpt_io.save(layout.last, payload)
         barrier(self.env)
+
+    def load_weights(self, path: str | Path) -> None:
+        """Start from the weights of ``path`` (an official checkpoint or a model.pt; strict,
+        its vocabulary and answers checked against this run's, when recorded)."""
+        from lsat.models.official import load_official_checkpoint
+
+        meta = self.spec.model_meta
+        load_official_checkpoint(
+            path, self.raw_model, vocab_path=meta["vocab"], answers_path=meta["answers"]
+        )
 
     def start_from(self, path: Path, epoch: int) -> None:
         """Continue another run's epoch-``epoch`` checkpoint as openvqa's resume does: its
@@ -507,14 +520,18 @@ def train(
     hooks: Iterable[StepHook] = (),
 ) -> Trainer:
     """Train, continuing the checkpoint :func:`lsat.engine.resume.resumable_state` picks
-    under ``resume`` (a fine-tune with none starts from its source epoch); return the run."""
+    under ``resume``; with none, a fine-tune starts from its source epoch and a run with an
+    ``init_checkpoint`` from those weights (also after a checkpoint of other settings was
+    moved aside). Return the run."""
     trainer = Trainer(model, train_set, spec, env, validate, hooks)
     state, notes = resumable_state(spec.layout, spec.settings, spec.model_meta, env, resume)
     if state is not None:
         trainer.load_state_dict(state)
     trainer.log_lines += notes
-    if spec.start_from is not None and trainer.epoch == 0 and trainer.step == 0:
+    if state is None and spec.start_from is not None:
         trainer.start_from(*spec.start_from)
+    elif state is None and spec.init_checkpoint:
+        trainer.load_weights(spec.init_checkpoint)
     trainer.run()
     trainer.finish()
     return trainer
