@@ -59,6 +59,7 @@ from lsat.engine.resume import ResumeMode, resumable_state
 from lsat.engine.schedule import lr_at
 from lsat.engine.stopflag import StopFlag, ValidationStopped
 from lsat.errors import LsatError
+from lsat.models.official import load_official_checkpoint, strip_module_prefix
 
 # Ranks agree on a stop request every this many steps (a single process checks every step).
 STOP_CHECK_STEPS = 16
@@ -290,8 +291,6 @@ class Trainer:
     def load_weights(self, path: str | Path) -> None:
         """Start from the weights of ``path`` (an official checkpoint or a model.pt; strict,
         its vocabulary and answers checked against this run's, when recorded)."""
-        from lsat.models.official import load_official_checkpoint
-
         meta = self.spec.model_meta
         load_official_checkpoint(
             path, self.raw_model, vocab_path=meta["vocab"], answers_path=meta["answers"]
@@ -302,8 +301,6 @@ class Trainer:
         weights (``module.`` prefix or not) and Adam state, the epoch counter from there (so
         the schedule gives the source's learning rate and keeps its decay points); the
         history, step and random states start anew for the new data."""
-        from lsat.models.official import strip_module_prefix
-
         ck = ckpt_io.load(path)
         if int(ck.get("epoch", -1)) != epoch:
             raise LsatError(f"fine-tune source {path} is epoch {ck.get('epoch')}, not {epoch}")
