@@ -14,8 +14,13 @@ of 82,783 images, val2014: 214,354 of 40,504, test2015: 447,793 of 81,434; annot
 - ``bank_ram``: the ``ram`` bank of a separate feature file with paper-sized rows
   (64 × 2048 float16 = 256 KB per image; ``--bank-images``, default 4,000 = 1.0 GB) and its
   peak RSS over the RSS before loading, as a multiple of the bank;
-- ``disk_epoch``: one pass of ``residency: disk`` batches (64) over that bank's questions,
-  warm page cache, the engine's ``BatchSource`` (read-ahead thread), in samples/s.
+- ``disk_epoch``: a pass of ``residency: disk`` batches (64) over that bank's questions,
+  warm page cache, through the read-ahead thread: float16 batches as a GPU's copy takes
+  them, then the float32 batches of ``BatchSource`` on the CPU; samples/s wall and per
+  CPU second of the process;
+- ``disk_cold``: the first 40 of those batches with the bank file evicted from the page
+  cache (``posix_fadvise``: this file only, no root, the other processes' cache untouched),
+  against the storage's own rates for a sequential read and for the same chunks.
 
 Feature files of the join are one float16 value per image (the join does not read them);
 the bank file is scaled down from VQA-v2's 21.7 GB to what a 24 GB machine holds beside
@@ -49,7 +54,7 @@ SIZES = {  # question set: (questions, images, image-id file prefix)
     "val": (214_354, 40_504),
     "test": (447_793, 81_434),
 }
-STEPS = ("vocab", "join", "result_write", "validate", "bank_ram", "disk_epoch")
+STEPS = ("vocab", "join", "result_write", "validate", "bank_ram", "disk_epoch", "disk_cold")
 KINDS = (("yes/no", "is the"), ("number", "how many"), ("other", "what color"))
 
 
@@ -201,6 +206,129 @@ def _time_command(args: list[str]) -> dict:
     return {"seconds": wall, "cpu_seconds": cpu, "peak_rss_mb": int(hwm[-2]) / 1024}
 
 
+def _rate(fn) -> tuple[int, float, float]:
+    """(samples, wall s, CPU s of this process) of ``fn()``, which returns its samples."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu0, t = usage.ru_utime + usage.ru_stime, time.perf_counter()
+    n = fn()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return n, time.perf_counter() - t, usage.ru_utime + usage.ru_stime - cpu0
+
+
+def _disk_epoch(ds) -> dict:
+    """One pass of ``residency: disk`` batches, warm cache, twice: the float16 batches a GPU's
+    copy takes (the read-ahead thread's output: what the host does for a GPU, less the
+    pinning, which needs CUDA) and the float32 batches of a CPU device (the conversion,
+    which a GPU does on the device, included). glibc keeps freed memory as the engine's
+    CPU setting does (``retain_freed_memory``)."""
+    import functools
+
+    import torch
+
+    from lsat.data.dataset import build_dataset
+    from lsat.engine.batches import PREFETCH_BATCHES, BatchSource, _read_ahead, train_steps
+    from lsat.engine.cpu import retain_freed_memory
+    from lsat.engine.prefetch import prefetched
+
+    retain_freed_memory()
+    data = build_dataset(ds, ["train"], vocab_path=ds.paths.vocab, answers_path=ds.paths.answers)
+    with open(ds.paths.features("train2014"), "rb") as f:  # warm the page cache
+        while f.read(64 * 2**20):
+            pass
+    steps = train_steps(len(data), batch_size=64, world=1, rank=0, seed=0, epoch=0)
+    read = functools.partial(_read_ahead, data, False)
+    feed = lambda: sum(len(b["img_feat"]) for b in prefetched(read, steps, PREFETCH_BATCHES))  # noqa: E731
+    n16, wall16, cpu16 = _rate(feed)
+    source = BatchSource(data, "disk", torch.device("cpu"))
+    n, wall, cpu = _rate(lambda: sum(b["img_feat"].shape[0] for b in source.batches(steps)))
+    return {
+        "seconds": wall16 + wall,
+        "cpu_seconds": cpu16 + cpu,
+        "detail": (
+            f"{n:,} samples twice, warm cache: float16 feed {n16 / wall16:,.0f} samples/s "
+            f"({n16 / cpu16:,.0f} per CPU second); float32 on the CPU {n / wall:,.0f} "
+            f"samples/s ({n / cpu:,.0f} per CPU second)"
+        ),
+    }
+
+
+def _uncached(path: Path) -> None:
+    """Evict ``path``'s pages from the page cache (only this file's, no root needed)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def _preads(path: Path, chunks: list, threads: int) -> float:
+    """Seconds to pread ``chunks`` (offset, size) of ``path`` with ``threads`` threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+
+        def job(i: int) -> None:
+            buf = bytearray(chunks[0][1])
+            for offset, _size in chunks[i::threads]:
+                os.preadv(fd, [buf], offset)
+
+        t = time.perf_counter()
+        with ThreadPoolExecutor(threads) as ex:
+            list(ex.map(job, range(threads)))
+        return time.perf_counter() - t
+    finally:
+        os.close(fd)
+
+
+def _disk_cold(ds, batches: int = 40) -> dict:
+    """``disk`` residency from storage: the bank file evicted from the page cache before
+    each pass (posix_fadvise), the first ``batches`` batches (nearly all distinct images),
+    against the storage itself: one sequential read of the file (as ``dd bs=4M``) and raw
+    preads of the same chunks in the same order, 1 and 8 at a time."""
+    import functools
+
+    from lsat.data.dataset import build_dataset
+    from lsat.engine.batches import PREFETCH_BATCHES, _read_ahead, train_steps
+    from lsat.engine.prefetch import prefetched
+
+    data = build_dataset(ds, ["train"], vocab_path=ds.paths.vocab, answers_path=ds.paths.answers)
+    path = ds.paths.features("train2014")
+    steps = train_steps(len(data), batch_size=64, world=1, rank=0, seed=0, epoch=0)[:batches]
+    store = data._bank_index[0][0]
+    dset, chunks = store._dataset(), []
+    for s in steps:
+        rows = sorted(store.row(data._bank_index[r][1]) for r in np.unique(data.image_row[s]))
+        info = [dset.id.get_chunk_info_by_coord((r, 0, 0)) for r in rows]
+        chunks += [(c.byte_offset, c.size) for c in info]
+    mb = sum(size for _, size in chunks) / 2**20
+    _uncached(path)
+    t = time.perf_counter()
+    with open(path, "rb", buffering=0) as f:
+        while f.read(4 * 2**20):
+            pass
+    seq = path.stat().st_size / 2**20 / (time.perf_counter() - t)
+    rates = {}
+    for threads in (1, 8):
+        _uncached(path)
+        rates[threads] = mb / _preads(path, chunks, threads)
+    _uncached(path)
+    read = functools.partial(_read_ahead, data, False)
+    feed = lambda: sum(len(b["img_feat"]) for b in prefetched(read, steps, PREFETCH_BATCHES))  # noqa: E731
+    n, wall, cpu = _rate(feed)
+    ours = mb / wall
+    return {
+        "seconds": wall,
+        "cpu_seconds": cpu,
+        "detail": (
+            f"{n:,} samples ({len(chunks):,} chunks, {mb:,.0f} MB) uncached: float16 feed "
+            f"{n / wall:,.0f} samples/s = {ours:,.0f} MB/s ({n / cpu:,.0f} per CPU second); "
+            f"storage: sequential {seq:,.0f} MB/s, same chunks 1 at a time {rates[1]:,.0f} "
+            f"MB/s, 8 at a time {rates[8]:,.0f} MB/s; feed / 8 at a time = {ours / rates[8]:.2f}"
+        ),
+    }
+
+
 def child(step: str, cfg_path: Path) -> dict:
     """Run one step in this (fresh) process; return its figures."""
     from lsat.cli import main
@@ -208,7 +336,7 @@ def child(step: str, cfg_path: Path) -> dict:
     from lsat.data.dataset import build_dataset
 
     cfg = load_config(cfg_path)
-    ds = dataset_config(cfg, "bank" if step in ("bank_ram", "disk_epoch") else "scale")
+    ds = dataset_config(cfg, "bank" if step.startswith(("bank", "disk")) else "scale")
     root = cfg_path.parent
     before = _rss_mb()
     out: dict = {}
@@ -250,31 +378,12 @@ def child(step: str, cfg_path: Path) -> dict:
         out["bank_mb"] = bank_mb
         out["detail"] = f"bank {bank_mb:,.0f} MB"
     elif step == "disk_epoch":
-        import torch
-
-        from lsat.engine.batches import BatchSource, train_steps
-
-        data = build_dataset(
-            ds, ["train"], vocab_path=ds.paths.vocab, answers_path=ds.paths.answers
-        )
-        with open(ds.paths.features("train2014"), "rb") as f:  # warm the page cache
-            while f.read(64 * 2**20):
-                pass
-        steps = train_steps(len(data), batch_size=64, world=1, rank=0, seed=0, epoch=0)
-        source = BatchSource(data, "disk", torch.device("cpu"))
-        t = time.perf_counter()
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        cpu0 = usage.ru_utime + usage.ru_stime
-        n = sum(b["img_feat"].shape[0] for b in source.batches(steps))
-        wall = time.perf_counter() - t
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        cpu = usage.ru_utime + usage.ru_stime - cpu0
-        out["detail"] = (
-            f"{n:,} samples, warm cache: {n / wall:,.0f} samples/s, {n / cpu:,.0f} per CPU second"
-        )
-    out["seconds"] = time.perf_counter() - t
+        out.update(_disk_epoch(ds))  # its own seconds: the two timed passes
+    elif step == "disk_cold":
+        out.update(_disk_cold(ds))
+    out.setdefault("seconds", time.perf_counter() - t)
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    out["cpu_seconds"] = usage.ru_utime + usage.ru_stime - cpu0
+    out.setdefault("cpu_seconds", usage.ru_utime + usage.ru_stime - cpu0)
     out["rss_before_mb"] = before
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if "bank_mb" in out:

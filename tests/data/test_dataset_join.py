@@ -10,7 +10,7 @@ from lsat.data import vqa
 from lsat.data.answers import prep_answer, soft_score
 from lsat.data.dataset import build_dataset
 from lsat.data.demo_files import write_demo
-from lsat.features.store import FeatureWriter
+from lsat.features.store import FeatureStore, FeatureWriter
 from lsat.data.vocab import build
 from lsat.errors import LsatError
 
@@ -101,6 +101,32 @@ def test_read_batch_equals_the_items_it_gathers(world, residency):
         np.testing.assert_array_equal(batch["img_feat"][pos].astype(np.float32), item["img_feat"])
         for key in ("ques_ix", "target_ix", "target_score", "qid"):
             np.testing.assert_array_equal(batch[key][pos], item[key])
+
+
+def test_read_batch_reads_each_image_once_into_the_given_array(world, monkeypatch):
+    """Repeated images (and two feature files) in one batch: each distinct image read once,
+    in file order, into the caller's array; the same values as the items."""
+    _, d, _ = world
+    data = _build(d, ["train", "vg"])
+    order = np.random.default_rng(1).permutation(len(data))[:20]
+    order = np.concatenate([order, order[:6][::-1]])  # the same questions (images) again
+    reads: list[list[int]] = []
+    real = FeatureStore.read_into
+
+    def counted(store, rows, out, positions):
+        reads.append(list(rows))
+        real(store, rows, out, positions)
+
+    monkeypatch.setattr(FeatureStore, "read_into", counted)
+    out = np.full((len(order), *data.feature_shape), np.nan, np.float16)
+    batch = data.read_batch(order, out=out)
+    assert batch["img_feat"] is out
+    for pos, i in enumerate(order.tolist()):
+        np.testing.assert_array_equal(out[pos].astype(np.float32), data[i]["img_feat"])
+    flat = [r for rows in reads for r in rows]
+    assert len(flat) == len(set(data.image_row[order].tolist()))  # no image read twice
+    files = {id(data._bank_index[r][0]) for r in data.image_row[order].tolist()}
+    assert all(rows == sorted(rows) for rows in reads) and len(reads) == len(files)
 
 
 def test_soft_targets_scatter_to_official_scores(world):

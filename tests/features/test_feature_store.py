@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from lsat.errors import LsatError
+from lsat.features import store as store_mod
 from lsat.features.store import FeatureStore, FeatureWriter, partial_path
 
 
@@ -123,3 +124,43 @@ def test_open_retries_without_locking_only_where_locks_are_unsupported(tmp_path,
     message = "unable to lock file, errno = 11, error message = 'Resource temporarily unavailable'"
     with pytest.raises(OSError, match="errno = 11"):
         store_module.open_h5(tmp_path / "a.h5", "r")
+
+
+def _many(tmp_path, n=40):
+    out = tmp_path / "many.h5"
+    feats = np.random.default_rng(0).standard_normal((n, 4, 5)).astype(np.float16)
+    w = _writer(out, ids=range(1, n + 1))
+    w.write(range(n), feats)
+    w.finish()
+    return out, feats
+
+
+def test_parallel_chunk_reads_equal_hdf5_reads(tmp_path, monkeypatch):
+    """Rows read by several threads with os.preadv (more rows than READ_THREADS) are the
+    bytes HDF5 itself reads, wherever they land in the output; without chunk_iter the
+    per-chunk HDF5 path gives the same."""
+    out, feats = _many(tmp_path)
+    rows = [0, 3, 4, 9, 17, 18, 25, 33, 38, 39, 2, 5]
+    positions = list(range(len(rows)))[::-1]
+    expected = np.zeros((len(rows), 4, 5), np.float16)
+    expected[positions] = feats[rows]
+    with FeatureStore(out) as store:
+        assert len(rows) > store_mod.READ_THREADS
+        got = np.zeros_like(expected)
+        store.read_into(rows, got, positions)
+        assert store._offsets is not None and (store._offsets > 0).all()
+        np.testing.assert_array_equal(got, expected)
+    monkeypatch.setattr(FeatureStore, "_chunk_offsets", lambda self, ds: None)
+    with FeatureStore(out) as store:
+        got = np.zeros_like(expected)
+        store.read_into(rows, got, positions)
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_short_chunk_read_is_one_clear_error(tmp_path):
+    out, _ = _many(tmp_path, n=12)
+    with FeatureStore(out) as store:
+        offsets = store._chunk_offsets(store._dataset())
+        offsets[7] = out.stat().st_size - 10  # as if the file had been cut short
+        with pytest.raises(LsatError, match=r"many\.h5: row 7 read 10 of 40 bytes"):
+            store.read_into(list(range(12)), np.zeros((12, 4, 5), np.float16), range(12))

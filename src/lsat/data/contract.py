@@ -18,7 +18,9 @@ class QAData(Protocol):
 
     Q questions of T tokens with up to K answers each; the bank holds M images of N cells of
     C channels. Read only when present (``getattr``): ``residency`` (``disk`` when the bank
-    did not fit in memory), ``fallback`` and ``release_bank()``.
+    did not fit in memory), ``fallback``, ``release_bank()`` and ``feature_shape`` (N, C),
+    whose presence says ``read_batch`` also takes ``out=``, a (B, N, C) float16 array to
+    fill (the disk path's preallocated, pinned buffer).
     """
 
     grid: int  # S, the side of the S×S grid (N = S²)
