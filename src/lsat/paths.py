@@ -29,11 +29,6 @@ def annotation_file(raw_dir: str | Path, fmt: str, qset: str) -> Path | None:
     return format_of(fmt).annotation_file(raw_dir, qset)
 
 
-def vqa_annotation_file(raw_dir: str | Path, qset: str) -> Path:
-    """Official annotation file of a VQA question set that has one (train, val, vg)."""
-    return format_of("vqa").annotations_of(raw_dir, qset)
-
-
 def image_dir(raw_dir: str | Path, fmt: str, image_set: str) -> Path:
     """Folder of the images of ``image_set`` (``images/train2014``, ``images/train``, ...)."""
     return Path(raw_dir) / "images" / format_of(fmt).check_image_set(image_set)

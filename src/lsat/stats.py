@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from lsat.engine.evaluation import read_predictions, val_scorer
 from lsat.errors import LsatError
 from lsat.formats import Format, format_of
 
@@ -40,8 +41,6 @@ def question_scores(
 ) -> dict[int, float]:
     """{question id: accuracy in 0..1} of a val predictions file, as the official metric
     (VQA: evaluation ``version``, 2021 or legacy)."""
-    from lsat.engine.evaluation import read_predictions, val_scorer
-
     preds = read_predictions(predictions)
     return val_scorer(format_of(fmt), raw_dir, version).per_question(preds, str(predictions))
 

@@ -7,7 +7,7 @@ import yaml
 
 from lsat.config import dataset_config, load_config, parse_override
 from lsat.errors import LsatError
-from lsat.paths import annotation_file, question_file, split_parts, vqa_annotation_file
+from lsat.paths import question_file, split_parts
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -51,15 +51,6 @@ def test_unknown_split_is_refused():
 def test_official_file_names():
     assert question_file("r", "vqa", "test").name == "v2_OpenEnded_mscoco_test2015_questions.json"
     assert question_file("r", "clevr", "val") == Path("r/questions/CLEVR_val_questions.json")
-
-
-def test_annotation_files_of_the_sets_that_have_one():
-    assert vqa_annotation_file("r", "val") == Path("r/v2_mscoco_val2014_annotations.json")
-    assert annotation_file("r", "vqa", "vg") == vqa_annotation_file("r", "vg")
-    assert annotation_file("r", "vqa", "test") is None
-    assert annotation_file("r", "clevr", "val") is None
-    with pytest.raises(LsatError, match=r"'test' has no annotation file"):
-        vqa_annotation_file("r", "test")
 
 
 def test_override_reads_exponent_without_dot_as_number():

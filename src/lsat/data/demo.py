@@ -109,7 +109,7 @@ def _dist2(a: Obj, b: Obj) -> float:
     return (a.x - b.x) ** 2 + (a.y - b.y) ** 2
 
 
-# -- question templates: (scene, rng, want_yes) -> DemoQuestion | None ------------------------
+# -- question templates: (scene, rng[, want_yes]) -> DemoQuestion | None ----------------------
 def _exist(scene: list[Obj], rng: random.Random, want: bool) -> DemoQuestion | None:
     attr = rng.choice(("shape", "size"))
     values = SHAPES if attr == "shape" else SIZES
@@ -128,7 +128,7 @@ def _exist(scene: list[Obj], rng: random.Random, want: bool) -> DemoQuestion | N
     return DemoQuestion("exist", tpl, text, _yes(want), "yes/no", p.steps)
 
 
-def _count_q(scene: list[Obj], rng: random.Random, want: bool) -> DemoQuestion | None:
+def _count_q(scene: list[Obj], rng: random.Random) -> DemoQuestion | None:
     kind = rng.choice(("shape", "size", "all"))
     p = _Prog()
     if kind == "shape":
@@ -146,7 +146,7 @@ def _count_q(scene: list[Obj], rng: random.Random, want: bool) -> DemoQuestion |
     return DemoQuestion("count", tpl, text, str(n), "number", p.steps)
 
 
-def _query(scene: list[Obj], rng: random.Random, want: bool) -> DemoQuestion | None:
+def _query(scene: list[Obj], rng: random.Random) -> DemoQuestion | None:
     kind = rng.choice(("shape", "size", "color"))
     if kind == "color":
         uniq = [o for o in scene if _count(scene, size=o.size, shape=o.shape) == 1]
@@ -258,10 +258,18 @@ def _compare(scene: list[Obj], rng: random.Random, want: bool) -> DemoQuestion |
     )
 
 
-_TEMPLATES: dict[str, Callable] = {
+_Template = Callable[[list[Obj], random.Random, bool], DemoQuestion | None]
+
+
+def _open(template: Callable[[list[Obj], random.Random], DemoQuestion | None]) -> _Template:
+    """An open-answer template in the table's form: it has no yes/no answer to aim for."""
+    return lambda scene, rng, _want: template(scene, rng)
+
+
+_TEMPLATES: dict[str, _Template] = {
     "exist": _exist,
-    "count": _count_q,
-    "query": _query,
+    "count": _open(_count_q),
+    "query": _open(_query),
     "relation": _relation,
     "compare": _compare,
 }

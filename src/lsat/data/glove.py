@@ -22,7 +22,6 @@ from lsat.errors import LsatError
 from lsat.io import atomic_path, write_json_atomic
 
 GLOVE_URL = "https://nlp.stanford.edu/data/glove.840B.300d.zip"
-PAPER_GLOVE = "data/glove/glove.840B.300d.txt"
 
 
 def missing_message(path: Path, key: str = "vocab.glove") -> str:

@@ -38,8 +38,9 @@ def _checked_items(path: str | Path) -> tuple[Path, list[dict[str, Any]]]:
     """The question items of a VQA question file, every key checked, ids unique.
 
     Well-formed files (all of them, in practice) take one pass of exact type tests;
-    otherwise the slow loop raises the error naming the first bad item (447,793 test
-    questions: about 0.3 s instead of 1.5 s of per-key checks).
+    otherwise the slow loop raises the error naming the first bad item (the per-key checks
+    were most of ``lsat validate-result``'s time on test2015: benchmarks/RESULTS.md,
+    "VQA-v2-sized bookkeeping and banks").
     """
     p = Path(path)
     items = top_list(read_json(p, "VQA question file"), "questions", p)

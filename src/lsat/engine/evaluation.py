@@ -16,7 +16,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
+from lsat.data.clevr import read_questions as read_clevr
+from lsat.data.readers import reader
 from lsat.data.records import Question
+from lsat.data.vqa import check_same_questions, read_annotations, read_question_images
 from lsat.engine.vqa_eval import (
     DEFAULT_EVAL_VERSION,
     check_ids,
@@ -146,12 +149,8 @@ class Consensus:
 
 def val_scorer(fmt: Format, raw_dir: str | Path, version: str = DEFAULT_EVAL_VERSION) -> Scorer:
     """The metric of ``fmt`` on the val set of a dataset under ``raw_dir``."""
-    from lsat.data.readers import reader
-
     if fmt.one_answer:
         return ExactMatch(reader(fmt).load_set(raw_dir, "val"))
-    from lsat.data.vqa import read_annotations
-
     with paused_gc():
         return Consensus(read_annotations(fmt.annotations_of(raw_dir, "val")), version)
 
@@ -161,13 +160,9 @@ def file_scorer(
 ) -> Scorer:
     """The metric of ``fmt`` on the questions of explicit official files."""
     if fmt.one_answer:
-        from lsat.data.clevr import read_questions as read_clevr
-
         return ExactMatch(read_clevr(questions))
     if annotations is None:
         raise LsatError("VQA evaluation needs --annotations (the official annotation file)")
-    from lsat.data.vqa import check_same_questions, read_annotations, read_question_images
-
     anns = read_annotations(annotations)
     check_same_questions(read_question_images(questions), anns, questions, annotations)
     return Consensus(anns, version)

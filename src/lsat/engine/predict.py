@@ -21,10 +21,13 @@ from lsat.engine import checkpoint as ckpt_io
 from lsat.engine.batches import BatchSource, eval_steps
 from lsat.engine.device import autocast_dtype
 from lsat.engine.evaluation import Scorer, val_scorer
+from lsat.engine.finetune import run_parts
 from lsat.engine.results import test_ids, write_clevr_text, write_result
 from lsat.errors import LsatError
 from lsat.io import write_json_atomic
-from lsat.models.official import check_lists
+from lsat.models import build_model, build_model_for_data
+from lsat.models.official import apply_checkpoint, check_lists, strip_module_prefix
+from lsat.recipe import label_metrics
 
 
 def predict_indices(
@@ -74,9 +77,6 @@ def val_evaluator(ds: DatasetConfig) -> Scorer:
 
 
 def _from_meta(ck: dict[str, Any], meta: dict[str, Any]) -> nn.Module:
-    from lsat.models import build_model
-    from lsat.models.official import strip_module_prefix
-
     model = build_model(
         meta["name"],
         format=meta["format"],
@@ -99,9 +99,6 @@ def load_checkpoint_model(
     (``model.name`` and ``model.options``, input sizes from the features), checked against
     the vocabulary and answer list, and loaded strictly.
     """
-    from lsat.models import build_model_for_data
-    from lsat.models.official import apply_checkpoint
-
     ck = ckpt_io.load(path)
     meta = ck.get("model_meta")
     if meta:
@@ -175,9 +172,6 @@ def _val_metrics(
     noisy: tuple[float, int, dict[int, str]] | None,
 ) -> dict[str, Any]:
     """Val scores labelled with the training split, and the noisy hard-routing scores."""
-    from lsat.engine.finetune import run_parts
-    from lsat.recipe import label_metrics
-
     metrics = val_evaluator(ds)(answers)
     if trained_on is None:
         metrics = {**metrics, "trained_on": None, "val_seen_in_training": None}

@@ -1,8 +1,8 @@
 """Read ahead in a background thread: the next batches are read while the step computes.
 
 With ``feature_residency: disk`` and no DataLoader workers, each batch used to be read only
-when the step asked for it, so the model waited for every read (about 2.2 k samples/s from
-network storage once the file exceeds the page cache, where a GPU wants 5 k). One reader
+when the step asked for it, so the model waited for every read (from network storage, once
+the file exceeds the page cache, slower than a GPU consumes batches). One reader
 thread keeps up to ``depth`` batches ready; HDF5 reads and torch kernels release the GIL
 for most of their time, so reading overlaps the step instead of adding to it. Items come
 out in order, and the thread draws no random numbers (dropout masks stay identical).

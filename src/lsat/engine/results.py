@@ -20,9 +20,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from lsat.data.readers import test_question_ids
 from lsat.errors import LsatError
 from lsat.formats import Format, format_of
-from lsat.io import read_json, write_json_atomic, write_text_atomic
+from lsat.io import parsed_once, read_json, write_json_atomic, write_text_atomic
 
 SCHEMA_PATH = Path(str(resources.files("lsat") / "schemas" / "result.schema.json"))
 _KEYS = frozenset(("question_id", "answer"))
@@ -138,8 +139,6 @@ def refuse_test_dev(questions: Path, coverage: str) -> None:
 
 def test_ids(fmt: Format, questions: Path) -> list[int]:
     """The question ids a test result file of ``fmt`` must answer, exactly."""
-    from lsat.data.readers import test_question_ids
-
     return test_question_ids(fmt, questions)
 
 
@@ -154,8 +153,6 @@ def validate_result_file(
 ) -> tuple[int, str]:
     """``lsat validate-result``: check a result file against a question file; return the
     count and (VQA) which test phases the file covers."""
-    from lsat.io import parsed_once
-
     f = format_of(fmt)
     entries = read_json(result, "result file")
     with parsed_once():

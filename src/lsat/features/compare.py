@@ -16,6 +16,9 @@ from typing import Any
 import numpy as np
 
 from lsat.errors import LsatError
+from lsat.features.backends import NPY_WHAT
+from lsat.features.inputs import list_inputs
+from lsat.features.store import FeatureStore
 
 
 class _Source:
@@ -24,14 +27,9 @@ class _Source:
     def __init__(self, path: Path):
         self.path = path
         if path.is_dir():
-            from lsat.features.backends import NPY_WHAT
-            from lsat.features.inputs import list_inputs
-
             self.files = dict(list_inputs(path, (".npy",), NPY_WHAT))
             self.store = None
         elif path.is_file():
-            from lsat.features.store import FeatureStore
-
             self.store = FeatureStore(path)
             self.files = {}
         else:
