@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         if len(gpus) > 1 and args.RUN == "train":
             script = str(Path(__file__).resolve())
             return distributed.relaunch(len(gpus), [script, *_argv_without_gpu(argv)])
-    split = args.SPLIT or ds.train["splits"][0]
+    split = args.SPLIT or ds.train.splits[0]
     results = ds.paths.root.parent
     version = args.CKPT_V if args.RESUME or args.RUN != "train" else args.VERSION
     version = version or args.VERSION or f"{ds.model['name']}_{args.DATASET}"

@@ -40,6 +40,7 @@ from lsat.engine.distributed import DistEnv
 from lsat.engine.layout import RunLayout
 from lsat.engine.trainer import Trainer, TrainSpec
 from lsat.models import build_model, set_attention_backend
+from lsat.settings import TrainSettings, from_mapping
 
 TOKENS, ANSWERS, T = 300, 50, 14
 TINY = {
@@ -149,15 +150,17 @@ class _ReadBacks(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def _train_cfg(device: torch.device) -> dict[str, Any]:
-    return {
+def _train_cfg(device: torch.device) -> TrainSettings:
+    return from_mapping(TrainSettings, {
+        "splits": ["train"], "result_split": None, "seeds": None, "residency_fallback": "disk",
+        "cpu_threads": None,
         "batch_size": 32, "grad_accu_steps": 2, "max_epoch": 1, "lr_base": 1e-4,
         "lr_decay_rate": 0.2, "lr_decay_list": [1], "warmup_epochs": 0,
         "opt_betas": [0.9, 0.98], "opt_eps": 1e-9, "loss": "bce", "seed": 1,
         "num_workers": 0, "amp": "auto", "compile": False, "deterministic": None,
         "tf32": None, "eval_every_epoch": False,
         "feature_residency": "gpu" if device.type == "cuda" else "ram",
-    }  # fmt: skip
+    }, "gpu_smoke")  # fmt: skip
 
 
 def check_step_no_sync(model: torch.nn.Module, device: torch.device) -> dict[str, Any]:
@@ -193,7 +196,7 @@ def check_step_no_sync(model: torch.nn.Module, device: torch.device) -> dict[str
                 for batch in batches:
                     trainer._train_step(batch)
             syncs = counter.count
-    return {"host_syncs": syncs, "residency": spec.train["feature_residency"], "ok": syncs == 0}
+    return {"host_syncs": syncs, "residency": spec.train.feature_residency, "ok": syncs == 0}
 
 
 def run_model(name: str, args: argparse.Namespace, device: torch.device) -> list[dict[str, Any]]:

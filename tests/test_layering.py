@@ -37,6 +37,7 @@ FOUNDATION = {
     "lsat.runs",
     "lsat.safe_load",
     "lsat.schema_check",
+    "lsat.settings",
 }
 DOMAIN = {"lsat.recipe"}
 COMMANDS = {

@@ -178,7 +178,7 @@ def analyze_run(
     data = _build_data(ds, ["val"], "ram")
     device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
     model, _ = load_checkpoint_model(ds.paths.final_model(split, chosen.id), ds, data, device)
-    rec = record(model, data, device, int(ds.train["batch_size"]))
+    rec = record(model, data, device, ds.train.batch_size)
     qtypes = question_types(ds)
     types = [qtypes.get(int(q), "unknown") for q in data.question_ids]
     orders = [int(o) for o in getattr(getattr(model, "cfg", None), "orders", ())]
@@ -215,7 +215,7 @@ def _examples(
     missing = [q for q in wanted if q not in index]
     if missing:
         raise LsatError(f"--qid {missing}: not val question ids of dataset {ds.name!r}")
-    preds = predict_answers(model, data, device, batch_size=int(ds.train["batch_size"]))
+    preds = predict_answers(model, data, device, batch_size=ds.train.batch_size)
     images = _images(ds)
     out = []
     for q in wanted:

@@ -24,6 +24,13 @@ from lsat import schema_check
 from lsat.errors import LsatError
 from lsat.formats import Format, format_of
 from lsat.paths import ResultPaths
+from lsat.settings import (
+    FeatureSettings,
+    Resources,
+    TrainSettings,
+    VocabSettings,
+    from_mapping,
+)
 
 SCHEMA_PATH = Path(str(resources.files("lsat") / "schemas" / "config.schema.yaml"))
 
@@ -178,9 +185,13 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
-@dataclass
+@dataclass(frozen=True)
 class DatasetConfig:
-    """One dataset's settings with paper defaults filled in for its format."""
+    """One dataset's settings with paper defaults filled in for its format.
+
+    ``features``, ``vocab``, ``train`` and ``resources`` are typed and frozen
+    (:mod:`lsat.settings`): a changed setting is a new object (``dataclasses.replace``).
+    """
 
     name: str
     format: str
@@ -188,11 +199,11 @@ class DatasetConfig:
     demo: bool
     eval_version: str
     finetune: dict[str, Any] | None
-    features: dict[str, Any]
-    vocab: dict[str, Any]
+    features: FeatureSettings
+    vocab: VocabSettings
     model: dict[str, Any]
-    train: dict[str, Any]
-    resources: dict[str, Any]
+    train: TrainSettings
+    resources: Resources
     paths: ResultPaths
     sweep: dict[str, list[Any]] = field(default_factory=dict)
 
@@ -203,7 +214,7 @@ class DatasetConfig:
 
     @property
     def result_split(self) -> str:
-        return self.train["result_split"] or self.train["splits"][-1]
+        return self.train.result_split or self.train.splits[-1]
 
     @property
     def runs(self) -> list[Any]:
@@ -215,6 +226,31 @@ class DatasetConfig:
 
 def dataset_config(cfg: dict[str, Any], name: str) -> DatasetConfig:
     """Select dataset ``name`` from a validated config and complete its defaults."""
+    ds, where = dataset_mapping(cfg, name), f"datasets.{name}"
+    return DatasetConfig(
+        name=name,
+        format=ds["format"],
+        raw_dir=Path(ds["raw_dir"]),
+        demo=ds["demo"],
+        eval_version=str(ds["eval_version"]),
+        finetune=ds["finetune"],
+        features=from_mapping(FeatureSettings, ds["features"], f"{where}.features"),
+        vocab=from_mapping(VocabSettings, ds["vocab"], f"{where}.vocab"),
+        model=ds["model"],
+        train=from_mapping(TrainSettings, ds["train"], f"{where}.train"),
+        resources=from_mapping(Resources, ds["resources"], f"{where}.resources"),
+        paths=ResultPaths(cfg["results_dir"], name),
+        sweep=ds["sweep"],
+    )
+
+
+def dataset_mapping(cfg: dict[str, Any], name: str) -> dict[str, Any]:
+    """Dataset ``name`` of a validated config as a checked mapping, paper defaults filled.
+
+    Its keys keep the order of the config, so what Snakemake records of it (the rules'
+    params, compared by their repr) stays the same; everything else reads
+    :func:`dataset_config`'s typed object.
+    """
     datasets = cfg["datasets"]
     if name not in datasets:
         raise LsatError(
@@ -233,21 +269,7 @@ def dataset_config(cfg: dict[str, Any], name: str) -> DatasetConfig:
             f"datasets.{name}: finetune continues one run of from_split, but train.seeds or "
             "sweep define several; fine-tune a single-run dataset entry instead"
         )
-    return DatasetConfig(
-        name=name,
-        format=fmt,
-        raw_dir=Path(ds["raw_dir"]),
-        demo=ds["demo"],
-        eval_version=str(ds.get("eval_version", "2021")),
-        finetune=ds.get("finetune"),
-        features=ds["features"],
-        vocab=ds["vocab"],
-        model=ds["model"],
-        train=train,
-        resources=ds["resources"],
-        paths=ResultPaths(cfg["results_dir"], name),
-        sweep=ds.get("sweep") or {},
-    )
+    return ds
 
 
 def check_finetune(ft: dict[str, Any] | None, train: dict[str, Any], where: str) -> None:

@@ -46,12 +46,12 @@ def _raw(ds: DatasetConfig, qsets: list[str]) -> list[str]:
 
 
 def _feature_source(ds: DatasetConfig, image_set: str) -> list[str]:
-    backend = ds.features["backend"]
+    backend = ds.features.backend
     if backend in ("npy", "npz"):
-        return [str(Path(ds.features["source_dir"] or "") / image_set)]
+        return [str(Path(ds.features.source_dir or "") / image_set)]
     sources = [str(lp.image_dir(ds.raw_dir, ds.format, image_set))]
-    if backend == "export" and ds.features["export_model"]:
-        sources.append(ds.features["export_model"])
+    if backend == "export" and ds.features.export_model:
+        sources.append(ds.features.export_model)
     return sources
 
 
@@ -81,7 +81,7 @@ def _run_flag(run: str) -> str:
 
 
 def _nproc(ds: DatasetConfig) -> str:
-    n = ds.resources["gpu"]
+    n = ds.resources.gpu
     return f" --nproc {n}" if n > 1 else ""
 
 
@@ -99,11 +99,11 @@ def dataset_stages(ds: DatasetConfig, config_file: str) -> dict[str, dict[str, A
     vocab = [str(rp.vocab), str(rp.answers)]
     stages[_name("vocab", ds.name)] = _stage(
         f"lsat vocab {c}",
-        _raw(ds, ds.fmt.needed_qsets(ds.train["splits"])),
+        _raw(ds, ds.fmt.needed_qsets(ds.train.splits)),
         [f"datasets.{ds.name}.vocab"],
         outs=vocab,
     )
-    for split in ds.train["splits"]:
+    for split in ds.train.splits:
         for run in ds.runs:
             stages.update(_run_stages(ds, c, split, run.id, vocab))
     if ds.finetune:
@@ -199,7 +199,7 @@ def _result_stages(ds: DatasetConfig, c: str, vocab: list[str]) -> dict[str, dic
         outs=outs,
     )
     deps = [o for o in outs if not o.endswith(".provenance.json")]
-    for split in ds.train["splits"]:
+    for split in ds.train.splits:
         for run in ds.runs:
             deps.append(str(rp.val_metrics(split, run.id)))
             if len(ds.runs) > 1:
@@ -235,7 +235,7 @@ def generate(config_file: str | Path = "config/config.yaml") -> str:
                 "x": "epoch",
                 "y": {
                     str(ds.paths.train_epochs(s, r.id)): "loss"
-                    for s in ds.train["splits"]
+                    for s in ds.train.splits
                     for r in ds.runs
                 },
             }

@@ -14,6 +14,7 @@ from typing import Any
 
 from lsat.config import PAPER_TRAIN, DatasetConfig
 from lsat.paths import split_parts
+from lsat.settings import as_plain
 
 SEEN = "seen in training"
 HELD_OUT = "held out"
@@ -55,7 +56,7 @@ def _model_differences(ds: DatasetConfig) -> list[str]:
 
     name = ds.model["name"]
     options = dict(ds.model.get("options") or {})
-    options.setdefault("img_scale", ds.features.get("grid", 8))
+    options.setdefault("img_scale", ds.features.grid)
     options.pop("img_feat_size", None)  # follows the features
     paper, ours = make_config(name, ds.format), make_config(name, ds.format, **options)
     skip = {"name", "format", "img_feat_size"}
@@ -82,17 +83,17 @@ def _fmt(value: Any) -> str:
 def differences(ds: DatasetConfig) -> list[str]:
     """Each setting of ``ds`` that differs from the paper recipe of its model and format."""
     out = []
-    if not ds.vocab.get("glove"):
+    if not ds.vocab.glove:
         out.append("GloVe off (random word embeddings)")
-    paper = PAPER_TRAIN[ds.format]
+    paper, train = PAPER_TRAIN[ds.format], as_plain(ds.train)
     for key, label in _TRAIN_LABELS.items():
-        if ds.train.get(key) != paper[key]:
-            out.append(f"{label} {_fmt(ds.train.get(key))} (paper {_fmt(paper[key])})")
-    if ds.train.get("warmup_epochs") != PAPER_WARMUP:
-        out.append(f"warm-up epochs {ds.train.get('warmup_epochs')} (paper {PAPER_WARMUP})")
+        if train[key] != paper[key]:
+            out.append(f"{label} {_fmt(train[key])} (paper {_fmt(paper[key])})")
+    if ds.train.warmup_epochs != PAPER_WARMUP:
+        out.append(f"warm-up epochs {ds.train.warmup_epochs} (paper {PAPER_WARMUP})")
     paper_eval, paper_backend = ds.fmt.paper_eval_version, ds.fmt.paper_backend
     if paper_eval and ds.eval_version != paper_eval:
         out.append(f"evaluation {ds.eval_version} (the papers' val numbers used {paper_eval})")
-    if paper_backend and ds.features.get("backend") != paper_backend:
-        out.append(f"features: {ds.features.get('backend')} backend (paper: TRAR's grid features)")
+    if paper_backend and ds.features.backend != paper_backend:
+        out.append(f"features: {ds.features.backend} backend (paper: TRAR's grid features)")
     return out + _model_differences(ds)

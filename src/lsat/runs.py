@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lsat.errors import LsatError
+from lsat.settings import TrainSettings
 
 # Sweeping these would collide with the seed list.
 RESERVED_SWEEP_KEYS = ("train.seed", "train.seeds")
@@ -60,17 +61,17 @@ def variants(sweep: dict[str, list[Any]]) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-def seeds_of(train: dict[str, Any]) -> list[int]:
+def seeds_of(train: TrainSettings) -> list[int]:
     """``train.seeds``, or the single ``train.seed`` when it is not set."""
-    seeds = train.get("seeds")
+    seeds = train.seeds
     if not seeds:
-        return [int(train["seed"])]
+        return [int(train.seed)]
     if len(set(seeds)) != len(seeds):
-        raise LsatError(f"train.seeds {seeds} lists a seed twice")
+        raise LsatError(f"train.seeds {list(seeds)} lists a seed twice")
     return [int(s) for s in seeds]
 
 
-def runs(train: dict[str, Any], sweep: dict[str, list[Any]] | None) -> list[Run]:
+def runs(train: TrainSettings, sweep: dict[str, list[Any]] | None) -> list[Run]:
     """Every run of one split, the first being the one whose model writes the test result."""
     seeds = seeds_of(train)
     out = []

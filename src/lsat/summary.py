@@ -110,7 +110,7 @@ def read_metrics(path: Path) -> tuple[float, dict[str, float], str]:
 
 def _rows(ds: Any, explicit: bool) -> list[Row]:
     rows = []
-    for split in ds.train["splits"]:
+    for split in ds.train.splits:
         for run in ds.runs:
             path = ds.paths.val_metrics(split, run.id)
             if not path.is_file():
@@ -157,7 +157,7 @@ def collect(
 def compare_variants(ds: Any, groups: list[Group]) -> list[dict[str, Any]]:
     """Each sweep configuration against the first of its split, paired on the val questions."""
     out = []
-    for split in ds.train["splits"]:
+    for split in ds.train.splits:
         same = [g for g in groups if g.split == split and g.variant]
         for other in same[1:]:
             out.append(compare_groups(ds, same[0], other))

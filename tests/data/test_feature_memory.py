@@ -20,7 +20,7 @@ from lsat.errors import LsatError
 
 
 def _with_train(ds, **train):
-    return dataclasses.replace(ds, train={**ds.train, **train})
+    return dataclasses.replace(ds, train=dataclasses.replace(ds.train, **train))
 
 
 def test_bank_is_read_in_place_and_equals_the_files(world, monkeypatch):  # noqa: F811

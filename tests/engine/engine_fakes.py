@@ -10,6 +10,7 @@ from torch import nn
 
 from lsat.engine.layout import RunLayout
 from lsat.engine.trainer import TrainSpec
+from lsat.settings import TrainSettings, as_plain, from_mapping
 
 
 class FakeQA(torch.utils.data.Dataset):
@@ -65,8 +66,10 @@ class TinyNet(nn.Module):
         return self.out(self.drop(h))
 
 
-def train_cfg(**kw: object) -> dict:
+def train_cfg(**kw: object) -> TrainSettings:
     cfg = {
+        "splits": ["train"],
+        "result_split": None,
         "batch_size": 16,
         "grad_accu_steps": 1,
         "max_epoch": 3,
@@ -78,15 +81,19 @@ def train_cfg(**kw: object) -> dict:
         "opt_eps": 1e-9,
         "loss": "bce",
         "seed": 1,
+        "seeds": None,
         "num_workers": 0,
         "amp": "none",
         "compile": False,
         "feature_residency": "ram",
+        "residency_fallback": "disk",
         "deterministic": True,
+        "tf32": None,
+        "cpu_threads": None,
         "eval_every_epoch": True,
     }
     cfg.update(kw)
-    return cfg
+    return from_mapping(TrainSettings, cfg, "engine_fakes.train_cfg")
 
 
 def layout(root: Path) -> RunLayout:
@@ -101,5 +108,5 @@ def layout(root: Path) -> RunLayout:
 
 def spec(root: Path, **kw: object) -> TrainSpec:
     tc = train_cfg(**kw)
-    settings = {"train": {k: v for k, v in tc.items() if k != "feature_residency"}}
+    settings = {"train": {k: v for k, v in as_plain(tc).items() if k != "feature_residency"}}
     return TrainSpec(train=tc, layout=layout(root), settings=settings, header=["fake run"])

@@ -42,7 +42,7 @@ def test_retained_memory_is_reused_without_page_faults() -> None:
 def test_configure_cpu_sets_the_thread_count() -> None:
     threads = torch.get_num_threads()
     try:
-        configure_cpu({"cpu_threads": 1}, torch.device("cpu"))
+        configure_cpu(1, torch.device("cpu"))
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(threads)

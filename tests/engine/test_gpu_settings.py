@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
-from engine_fakes import FakeQA, TinyNet, spec
+from engine_fakes import FakeQA, TinyNet, spec, train_cfg
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from lsat.engine.batches import BatchSource
@@ -41,12 +41,28 @@ class SyncCounter(TorchDispatchMode):
 CPU, GPU = torch.device("cpu"), torch.device("cuda", 0)
 
 
+def _switches(train) -> dict:  # type: ignore[no-untyped-def]
+    return {"amp": train.amp, "deterministic": train.deterministic, "tf32": train.tf32}
+
+
 def test_defaults_resolve_per_device() -> None:
-    auto = {"amp": "auto", "deterministic": None, "tf32": None}
-    assert resolve_train(auto, CPU) == {"amp": "none", "deterministic": True, "tf32": False}
-    assert resolve_train(auto, GPU) == {"amp": "bf16", "deterministic": False, "tf32": True}
-    asked = {"amp": "none", "deterministic": True, "tf32": None}
-    assert resolve_train(asked, GPU) == {"amp": "none", "deterministic": True, "tf32": False}
+    auto = train_cfg(amp="auto", deterministic=None, tf32=None)
+    assert _switches(resolve_train(auto, CPU)) == {
+        "amp": "none",
+        "deterministic": True,
+        "tf32": False,
+    }
+    assert _switches(resolve_train(auto, GPU)) == {
+        "amp": "bf16",
+        "deterministic": False,
+        "tf32": True,
+    }
+    asked = train_cfg(amp="none", deterministic=True, tf32=None)
+    assert _switches(resolve_train(asked, GPU)) == {
+        "amp": "none",
+        "deterministic": True,
+        "tf32": False,
+    }
     assert resolve_train(resolve_train(auto, GPU), GPU) == resolve_train(auto, GPU)
     assert autocast_dtype("bf16", GPU) is torch.bfloat16
     assert autocast_dtype("fp16", CPU) is None and autocast_dtype("none", GPU) is None
@@ -60,13 +76,15 @@ def test_gpu_switches_follow_the_resolved_settings() -> None:
         torch.get_float32_matmul_precision(),
     )
     try:
-        configure_device(resolve_train({"amp": "auto"}, GPU), GPU)
+        configure_device(resolve_train(train_cfg(amp="auto", deterministic=None), GPU), GPU)
         assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.benchmark
         assert torch.get_float32_matmul_precision() == "high"
-        configure_device(resolve_train({"deterministic": True}, GPU), GPU)
+        configure_device(resolve_train(train_cfg(amp="auto", deterministic=True), GPU), GPU)
         assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.benchmark
         torch.backends.cudnn.benchmark = True
-        configure_device(resolve_train({}, CPU), CPU)  # no effect on a CPU run
+        configure_device(
+            resolve_train(train_cfg(amp="auto", deterministic=None), CPU), CPU
+        )  # no effect on a CPU run
         assert torch.backends.cudnn.benchmark
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved[:2]
@@ -77,9 +95,9 @@ def test_gpu_switches_follow_the_resolved_settings() -> None:
 def test_cpu_threads_apply_to_cpu_runs_only() -> None:
     before = torch.get_num_threads()
     try:
-        configure_cpu({"cpu_threads": before + 1}, GPU)
+        configure_cpu(before + 1, GPU)
         assert torch.get_num_threads() == before
-        configure_cpu({"cpu_threads": 1}, CPU)
+        configure_cpu(1, CPU)
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
@@ -136,14 +154,14 @@ def one_rank_group(tmp_path):  # type: ignore[no-untyped-def]
 
 def test_ddp_wraps_the_compiled_model_without_buffer_broadcast(one_rank_group) -> None:  # type: ignore[no-untyped-def]
     model = TinyNet()
-    cfg = {"compile": "default"}
+    cfg = train_cfg(compile="default")
     net, ddp = wrap_model(model, cfg, DistEnv(world=2))
     assert net is ddp and isinstance(ddp, torch.nn.parallel.DistributedDataParallel)
     assert isinstance(ddp.module, torch._dynamo.eval_frame.OptimizedModule)
     assert not getattr(ddp, "forward_sync_buffers", ddp.broadcast_buffers)
     with ddp.no_sync():  # what accumulation micro-steps use: available once compiled
         assert not ddp.require_backward_grad_sync
-    net, ddp = wrap_model(model, {"compile": False}, DistEnv())
+    net, ddp = wrap_model(model, train_cfg(compile=False), DistEnv())
     assert net is model and ddp is None
 
 
@@ -185,7 +203,7 @@ def test_validation_makes_its_val_source_once(monkeypatch) -> None:  # type: ign
     monkeypatch.setattr(batches, "BatchSource", CountingSource)
     monkeypatch.setattr(fit, "_build_data", lambda ds, qsets, residency: FakeQA(n=20))
     monkeypatch.setattr(predict, "val_evaluator", lambda ds: lambda preds: {"n": len(preds)})
-    tc = {"batch_size": 8, "num_workers": 0, "amp": "none"}
+    tc = train_cfg(batch_size=8, num_workers=0, amp="none")
     validate = fit._validator(None, tc, "gpu", DistEnv())  # gpu on a CPU: validated from ram
     assert validate(TinyNet()) == {"n": 20}
     assert validate(TinyNet()) == {"n": 20}

@@ -15,12 +15,12 @@ REPO = Path(__file__).resolve().parents[2]
 def test_repo_config_validates_and_fills_paper_defaults():
     cfg = load_config(REPO / "config" / "config.yaml")
     vqa = dataset_config(cfg, "vqa")
-    assert vqa.train["lr_base"] == 1e-4
-    assert vqa.train["lr_decay_list"] == [10, 12]
-    assert vqa.train["opt_betas"] == [0.9, 0.98]
+    assert vqa.train.lr_base == 1e-4
+    assert list(vqa.train.lr_decay_list) == [10, 12]
+    assert list(vqa.train.opt_betas) == [0.9, 0.98]
     clevr = dataset_config(cfg, "clevr")
-    assert clevr.train["grad_accu_steps"] == 2
-    assert clevr.train["loss"] == "ce"
+    assert clevr.train.grad_accu_steps == 2
+    assert clevr.train.loss == "ce"
 
 
 def test_invalid_value_names_the_key(tmp_path):

@@ -190,7 +190,7 @@ def test_several_runs_need_a_run_id(tmp_path):
     with pytest.raises(LsatError, match=r"defines 4 runs per split.*model.name=mcan/seed1"):
         load_run_config(cfg, "demo", [], None)
     ds, run = load_run_config(cfg, "demo", [], "model.name=trar/seed2")
-    assert (ds.model["name"], ds.train["seed"], run.variant) == ("trar", 2, "model.name=trar")
+    assert (ds.model["name"], ds.train.seed, run.variant) == ("trar", 2, "model.name=trar")
     assert (
         ds.paths.run_dir("train", run.id) == tmp_path / "results/demo/train/model.name=trar/seed2"
     )

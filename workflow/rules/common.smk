@@ -11,7 +11,7 @@ import yaml
 from snakemake.exceptions import WorkflowError
 
 from lsat import paths as lp
-from lsat.config import dataset_config, set_dotted, validate_config
+from lsat.config import dataset_config, dataset_mapping, set_dotted, validate_config
 from lsat.errors import LsatError
 from lsat.formats import FORMATS
 from lsat.provenance import sidecar_path
@@ -22,6 +22,9 @@ ENV = "../envs/lsat.yaml"
 try:
     CFG = validate_config(copy.deepcopy(config), source="Snakemake config")
     DATASETS = {name: dataset_config(CFG, name) for name in CFG["datasets"]}
+    # The same settings as plain mappings in the config's key order: the rules' params
+    # (Snakemake compares their repr to decide reruns).
+    MAPPINGS = {name: dataset_mapping(CFG, name) for name in CFG["datasets"]}
 except LsatError as err:
     raise WorkflowError(str(err)) from None
 
@@ -99,6 +102,11 @@ def ds_of(wildcards):
     return DATASETS[wildcards.dataset]
 
 
+def mapping_of(wildcards):
+    """The dataset's settings as a plain mapping (for params only)."""
+    return MAPPINGS[wildcards.dataset]
+
+
 def split_of(wildcards):
     """The training split of a run folder (``train/seed2`` → ``train``)."""
     return wildcards.split.partition("/")[0]
@@ -110,28 +118,28 @@ def run_flag(wildcards):
     return f" --run {run}" if run else ""
 
 
-_run_cfgs = {}
+_run_maps = {}
 
 
-def run_ds(wildcards):
-    """The settings of one run: the dataset's with the run's seed and sweep values."""
+def run_mapping(wildcards):
+    """The settings of one run as a plain mapping (for params only): the dataset's with
+    the run's seed and sweep values (lsat.runs)."""
     ds = ds_of(wildcards)
     run_id = wildcards.split.partition("/")[2]
     key = (ds.name, run_id)
-    if key not in _run_cfgs:
+    if key not in _run_maps:
         run = next(r for r in ds.runs if r.id == run_id)
         cfg = copy.deepcopy(CFG)
         for k, v in run.overrides.items():
             set_dotted(cfg, f"datasets.{ds.name}.{k}", v)
-        _run_cfgs[key] = dataset_config(
-            validate_config(cfg, source="Snakemake config"), ds.name
-        )
-    return _run_cfgs[key]
+        valid = validate_config(cfg, source="Snakemake config")
+        _run_maps[key] = dataset_mapping(valid, ds.name)
+    return _run_maps[key]
 
 
 def qsets_needed(ds):
     """Question sets a dataset's full pipeline reads: train, val, test and VG when trained on."""
-    return ds.fmt.needed_qsets(ds.train["splits"])
+    return ds.fmt.needed_qsets(ds.train.splits)
 
 
 def raw_json(ds, qsets=None):
@@ -141,12 +149,12 @@ def raw_json(ds, qsets=None):
 
 def feature_source(ds, image_set):
     """What `lsat extract` reads for one image set: images, or the official feature files."""
-    backend = ds.features["backend"]
+    backend = ds.features.backend
     if backend in ("npy", "npz"):
-        return [str(Path(ds.features["source_dir"]) / image_set)]
+        return [str(Path(ds.features.source_dir) / image_set)]
     sources = [str(lp.image_dir(ds.raw_dir, ds.format, image_set))]
     if backend == "export":
-        sources.append(ds.features["export_model"])
+        sources.append(ds.features.export_model)
     return sources
 
 
@@ -156,12 +164,12 @@ def _user_files(ds):
         (str(f), what)
         for f, what in ds.fmt.described_raw_files(ds.raw_dir, qsets_needed(ds))
     ]
-    backend = ds.features["backend"]
-    if backend in ("npy", "npz") and not ds.features["source_dir"]:
+    backend = ds.features.backend
+    if backend in ("npy", "npz") and not ds.features.source_dir:
         raise WorkflowError(
             f"dataset {ds.name!r}: features.backend {backend} needs features.source_dir"
         )
-    if backend == "export" and not ds.features["export_model"]:
+    if backend == "export" and not ds.features.export_model:
         raise WorkflowError(
             f"dataset {ds.name!r}: features.backend export needs features.export_model"
         )
@@ -176,11 +184,11 @@ def _user_files(ds):
             items.append((src, what))
     for key, what in (
         (
-            ds.vocab["glove"],
+            ds.vocab.glove,
             "GloVe 840B 300-d (vocab.glove): unzip "
             "https://nlp.stanford.edu/data/glove.840B.300d.zip here, or set vocab.glove: null",
         ),
-        (ds.vocab["answer_dict"], "official answer_dict.json (vocab.answer_dict)"),
+        (ds.vocab.answer_dict, "official answer_dict.json (vocab.answer_dict)"),
         (ds.model["checkpoint"], "checkpoint to start from (model.checkpoint)"),
     ):
         if key:
@@ -338,7 +346,7 @@ def result_split_of(wildcards):
 
 
 def gpus(wildcards, cap=None):
-    n = ds_of(wildcards).resources["gpu"]
+    n = ds_of(wildcards).resources.gpu
     return n if cap is None else min(n, cap)
 
 
@@ -349,7 +357,7 @@ def nproc_flag(wildcards):
 
 
 def res(key):
-    return lambda wildcards: ds_of(wildcards).resources[key]
+    return lambda wildcards: getattr(ds_of(wildcards).resources, key)
 
 
 # ---- demo world ---------------------------------------------------------------------------
@@ -377,7 +385,7 @@ def dataset_targets(name):
     metrics, curves and the summary table."""
     ds = DATASETS[name]
     files = result_files(name)
-    for split in ds.train["splits"]:
+    for split in ds.train.splits:
         for run in ds.runs:
             files += [
                 str(ds.paths.final_model(split, run.id)),
@@ -394,7 +402,7 @@ def summary_input(wildcards):
     comparison of `lsat summary` scores each question)."""
     ds = ds_of(wildcards)
     metrics, preds = [], []
-    for split in ds.train["splits"]:
+    for split in ds.train.splits:
         for run in ds.runs:
             metrics.append(str(ds.paths.val_metrics(split, run.id)))
             preds.append(str(ds.paths.val_predictions(split, run.id)))

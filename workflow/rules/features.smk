@@ -19,7 +19,9 @@ rule extract:
     params:
         config=CONFIG_FILE,
         features=lambda wildcards: {
-            k: v for k, v in ds_of(wildcards).features.items() if k != "batch_size"
+            k: v
+            for k, v in mapping_of(wildcards)["features"].items()
+            if k != "batch_size"
         },
     shell:
         "lsat extract --config {params.config} --dataset {wildcards.dataset}"

@@ -30,10 +30,10 @@ rule train:
     params:
         config=CONFIG_FILE,
         # The run's own settings: adding a seed or sweep value does not rerun other runs.
-        model=lambda wildcards: run_ds(wildcards).model,
+        model=lambda wildcards: run_mapping(wildcards)["model"],
         train=lambda wildcards: {
             k: v
-            for k, v in run_ds(wildcards).train.items()
+            for k, v in run_mapping(wildcards)["train"].items()
             if k not in ("splits", "result_split", "seeds")
         },
         split=split_of,
@@ -74,10 +74,10 @@ rule finetune:
     params:
         config=CONFIG_FILE,
         finetune=lambda wildcards: finetune_of(wildcards),
-        model=lambda wildcards: ds_of(wildcards).model,
+        model=lambda wildcards: mapping_of(wildcards)["model"],
         train=lambda wildcards: {
             k: v
-            for k, v in ds_of(wildcards).train.items()
+            for k, v in mapping_of(wildcards)["train"].items()
             if k not in ("splits", "result_split")
         },
         nproc=nproc_flag,

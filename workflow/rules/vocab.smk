@@ -13,6 +13,6 @@ rule vocab:
         ENV
     params:
         config=CONFIG_FILE,
-        vocab=lambda wildcards: ds_of(wildcards).vocab,
+        vocab=lambda wildcards: mapping_of(wildcards)["vocab"],
     shell:
         "lsat vocab --config {params.config} --dataset {wildcards.dataset} > {log} 2>&1"

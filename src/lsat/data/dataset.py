@@ -223,7 +223,7 @@ def build_dataset(
         answers,
         len(token_to_ix),
         residency,
-        fallback=ds.train.get("residency_fallback", "disk"),
+        fallback=ds.train.residency_fallback,
     )
 
 
@@ -235,7 +235,7 @@ class _Stores:
         self._open: dict[str, FeatureStore] = {}
         self._rows: dict[tuple[str, int], int] = {}
         self.bank: list[tuple[FeatureStore, int]] = []
-        self.grid = int(ds.features["grid"])
+        self.grid = int(ds.features.grid)
         self.channels = _expected_channels(ds)
 
     def store(self, image_set: str) -> FeatureStore:
@@ -278,10 +278,10 @@ def _expected_channels(ds: DatasetConfig) -> int | None:
     size = ds.model.get("options", {}).get("img_feat_size")
     if size:
         return int(size)
-    if ds.features.get("backend") == "pixels":
+    if ds.features.backend == "pixels":
         from lsat.features.backends import pixels_channels
 
-        return pixels_channels(ds.features.get("cell_pixels", 8), bool(ds.features.get("coords")))
+        return pixels_channels(ds.features.cell_pixels, ds.features.coords)
     return None
 
 

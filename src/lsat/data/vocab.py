@@ -26,7 +26,7 @@ from lsat.errors import LsatError
 
 def required_files(ds: DatasetConfig) -> list[Path]:
     """Raw files the vocabulary needs: every official source, VG only when trained on."""
-    return ds.fmt.raw_files(ds.raw_dir, ds.fmt.needed_qsets(ds.train["splits"]))
+    return ds.fmt.raw_files(ds.raw_dir, ds.fmt.needed_qsets(ds.train.splits))
 
 
 def check_raw_files(files: list[Path], dataset: str) -> None:
@@ -58,7 +58,7 @@ def build(ds: DatasetConfig) -> dict[str, object]:
         sources.append(str(qfile))
     texts = [q.question for qs in by_set.values() for q in qs]
     token_to_ix = build_vocab(texts)
-    max_token = ds.vocab.get("max_token") or ds.fmt.max_token or longest_question(texts)
+    max_token = ds.vocab.max_token or ds.fmt.max_token or longest_question(texts)
     answers = _answer_list(ds, by_set["train"] + by_set["val"])
     write_vocab(ds.paths.vocab, token_to_ix, max_token, sources)
     write_answers(ds.paths.answers, answers)
@@ -71,17 +71,17 @@ def build(ds: DatasetConfig) -> dict[str, object]:
 
 
 def _answer_list(ds: DatasetConfig, train_val: list[Question]) -> list[str]:
-    official = ds.vocab.get("answer_dict")
+    official = ds.vocab.answer_dict
     if official:
         return read_answers(official)
     seen = [q.answer for q in train_val if q.answer is not None]
     if ds.fmt.one_answer:
         answers = build_clevr_answer_list(seen)
     else:
-        answers = build_vqa_answer_list(seen, ds.vocab.get("min_answer_count", 8))
+        answers = build_vqa_answer_list(seen, ds.vocab.min_answer_count)
     if not answers:
         raise LsatError(
             f"dataset {ds.name!r}: no answer is frequent enough for the answer list "
-            f"(vocab.min_answer_count = {ds.vocab.get('min_answer_count', 8)})"
+            f"(vocab.min_answer_count = {ds.vocab.min_answer_count})"
         )
     return answers

@@ -147,7 +147,7 @@ def _train(args: argparse.Namespace) -> int:
         raise LsatError("--resume and --restart exclude each other")
     nproc = args.nproc
     if nproc is None:
-        gpus = load_dataset_config(args.config, args.dataset, args.sets).resources["gpu"]
+        gpus = load_dataset_config(args.config, args.dataset, args.sets).resources.gpu
         nproc = gpus if gpus > 1 else 1
     if nproc > 1 and not distributed.inside_launch():
         return distributed.relaunch(nproc, _train_argv(args))

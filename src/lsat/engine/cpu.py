@@ -49,7 +49,7 @@ def retain_freed_memory(enabled: bool = True) -> bool:
     return bool(libc.mallopt(_M_MMAP_MAX, mmap_max)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, trim))
 
 
-def configure_cpu(train_cfg: dict[str, Any], device: torch.device) -> None:
+def configure_cpu(cpu_threads: int | None, device: torch.device) -> None:
     """For work on the CPU: apply ``train.cpu_threads`` and :func:`retain_freed_memory`.
 
     A GPU run keeps torch's thread default: its host threads gather batches and launch
@@ -57,6 +57,6 @@ def configure_cpu(train_cfg: dict[str, Any], device: torch.device) -> None:
     """
     if device.type != "cpu":
         return
-    if train_cfg.get("cpu_threads"):
-        torch.set_num_threads(int(train_cfg["cpu_threads"]))
+    if cpu_threads:
+        torch.set_num_threads(int(cpu_threads))
     retain_freed_memory()

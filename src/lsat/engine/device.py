@@ -11,35 +11,33 @@ the config as written (``auto`` stays ``auto``), so a run resumes on either devi
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
 
 import torch
 
+from lsat.settings import TrainSettings
 
-def resolve_train(train: dict[str, Any], device: torch.device) -> dict[str, Any]:
+
+def resolve_train(train: TrainSettings, device: torch.device) -> TrainSettings:
     """A copy of ``train`` with ``amp``, ``deterministic`` and ``tf32`` set for ``device``."""
-    out = dict(train)
     gpu = device.type == "cuda"
-    if out.get("amp", "auto") == "auto":
-        out["amp"] = "bf16" if gpu else "none"
-    if out.get("deterministic") is None:
-        out["deterministic"] = not gpu
-    if out.get("tf32") is None:
-        out["tf32"] = gpu and not out["deterministic"]
-    return out
+    amp = ("bf16" if gpu else "none") if train.amp == "auto" else train.amp
+    deterministic = not gpu if train.deterministic is None else train.deterministic
+    tf32 = gpu and not deterministic if train.tf32 is None else train.tf32
+    return dataclasses.replace(train, amp=amp, deterministic=deterministic, tf32=tf32)
 
 
-def configure_device(train: dict[str, Any], device: torch.device) -> None:
+def configure_device(train: TrainSettings, device: torch.device) -> None:
     """Apply the resolved ``tf32`` and ``deterministic`` switches for a CUDA ``device``."""
     if device.type != "cuda":
         return
-    tf32 = bool(train["tf32"])
+    tf32 = bool(train.tf32)
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
     torch.set_float32_matmul_precision("high" if tf32 else "highest")
     # cuDNN's autotuner picks the fastest convolution per shape; it is off when asked for
     # reproducibility (seed_everything also turns it off then).
-    torch.backends.cudnn.benchmark = not train["deterministic"]
+    torch.backends.cudnn.benchmark = not train.deterministic
 
 
 def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:

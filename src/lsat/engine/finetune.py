@@ -15,7 +15,7 @@ source's learning-rate state there; ``max_epoch`` becomes ``from_epoch + epochs`
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +60,8 @@ def finetune_config(ds: DatasetConfig) -> tuple[DatasetConfig, str, Path, int]:
             f"fine-tune source {source} not found: train split {ft['from_split']!r} for at "
             f"least {epoch} epochs first (its checkpoints/epoch{epoch}.pt)"
         )
-    out = copy.copy(ds)
-    out.train = {**ds.train, "max_epoch": epoch + int(ft["epochs"])}
+    train = dataclasses.replace(ds.train, max_epoch=epoch + int(ft["epochs"]))
+    out = dataclasses.replace(ds, train=train)
     return out, ft["split"], source, epoch
 
 

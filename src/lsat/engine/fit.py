@@ -33,22 +33,11 @@ from lsat.io import parsed_once
 from lsat.models.official import list_digests
 from lsat.runs import Run
 from lsat.runs import find as find_run
+from lsat.settings import TrainSettings, as_plain, weight_settings
 
 if TYPE_CHECKING:
     from lsat.data.contract import QAData
     from lsat.data.dataset import QADataset
-
-# Train keys that change speed or bookkeeping but not the trained weights.
-_NEUTRAL_TRAIN_KEYS = (
-    "splits",
-    "result_split",
-    "num_workers",
-    "feature_residency",
-    "residency_fallback",
-    "compile",
-    "cpu_threads",
-    "seeds",
-)
 
 
 def load_dataset_config(
@@ -67,20 +56,21 @@ def load_run_config(
     """The settings of one run (seed and sweep values of :mod:`lsat.runs` applied)."""
     base = load_dataset_config(config, dataset, sets)
     chosen = find_run(base.runs, run, f"dataset {dataset!r}")
-    if chosen.id == "" and chosen.seed == base.train["seed"]:
+    if chosen.id == "" and chosen.seed == base.train.seed:
         return base, chosen
     return load_dataset_config(config, dataset, sets, chosen.overrides), chosen
 
 
 def _settings(ds: DatasetConfig, split: str) -> dict[str, Any]:
-    train = {k: v for k, v in ds.train.items() if k not in _NEUTRAL_TRAIN_KEYS}
+    """What a checkpoint must share with the run that continues it (as plain data: its
+    hash, :func:`lsat.engine.checkpoint.settings_hash`, is that of the settings as written)."""
     return {
         "dataset": ds.name,
         "format": ds.format,
         "split": split,
         "model": copy.deepcopy(ds.model),
-        "train": train,
-        "glove": ds.vocab.get("glove"),
+        "train": weight_settings(ds.train),
+        "glove": ds.vocab.glove,
         **({"finetune": ds.finetune} if is_finetune(split) else {}),
     }
 
@@ -91,10 +81,10 @@ def config_record(ds: DatasetConfig) -> dict[str, Any]:
         "name": ds.name,
         "format": ds.format,
         "raw_dir": str(ds.raw_dir),
-        "features": ds.features,
-        "vocab": ds.vocab,
+        "features": as_plain(ds.features),
+        "vocab": as_plain(ds.vocab),
         "model": ds.model,
-        "train": ds.train,
+        "train": as_plain(ds.train),
     }
 
 
@@ -142,7 +132,7 @@ def _build_data(ds: DatasetConfig, qsets: list[str], residency: str) -> QADatase
 
 
 def _pretrained(ds: DatasetConfig) -> tuple[Any, str]:
-    glove = ds.vocab.get("glove")
+    glove = ds.vocab.glove
     if not glove:
         return None, "word embeddings: random init (vocab.glove not set)"
     from lsat.data.glove import cache_paths, vocab_embedding
@@ -208,25 +198,25 @@ def _train_in_env(
     from lsat.data.glove import check_glove
     from lsat.models import build_model_for_data
 
-    check_glove(ds.vocab.get("glove"))  # before minutes of data loading
+    check_glove(ds.vocab.glove)  # before minutes of data loading
     settings = _settings(ds, split)  # as written: "auto" resumes on either device
     tc = resolve_train(ds.train, env.device)
-    configure_cpu(tc, env.device)
-    seed_everything(tc["seed"], tc["deterministic"])
-    residency = tc["feature_residency"]
+    configure_cpu(tc.cpu_threads, env.device)
+    seed_everything(tc.seed, bool(tc.deterministic))
+    residency = tc.feature_residency
     with parsed_once():  # val's files serve its dataset and its scorer; the lists 3 readers
         train_set = _build_data(ds, qsets, residency)
         emb, emb_note = _pretrained(ds)
         digests = list_digests(ds.paths.vocab, ds.paths.answers)
         validate = None
-        if "val" not in qsets and tc["eval_every_epoch"]:
+        if "val" not in qsets and tc.eval_every_epoch:
             validate = _validator(ds, tc, residency, env) if env.is_main else _no_validation
     model, options = build_model_for_data(
         ds.model["name"], ds.format, ds.model.get("options"), train_set, pretrained_emb=emb
     )
     start_note = _start_note(ds, start)
     if env.rank:
-        seed_everything(tc["seed"] + env.rank, tc["deterministic"])
+        seed_everything(tc.seed + env.rank, bool(tc.deterministic))
 
     meta = _model_meta(ds, train_set, options, digests)
     header = [
@@ -234,7 +224,7 @@ def _train_in_env(
         f"{len(train_set)} questions, {env.world} process(es) on {env.device}",
         *run_facts(model, tc, env.world, env.device),
         f"model: {json.dumps(ds.model, sort_keys=True)}",
-        f"train: {json.dumps(tc, sort_keys=True)}",
+        f"train: {json.dumps(as_plain(tc), sort_keys=True)}",
         emb_note,
         start_note,
         _validation_note(validate is not None, qsets),
@@ -296,7 +286,7 @@ def _no_validation(_model: torch.nn.Module) -> dict[str, Any]:
 
 
 def _validator(
-    ds: DatasetConfig, tc: dict[str, Any], residency: str, env: distributed.DistEnv
+    ds: DatasetConfig, tc: TrainSettings, residency: str, env: distributed.DistEnv
 ) -> Any:
     """Rank 0's validation after each epoch; its batch source (the val bank) is made once.
 
@@ -313,9 +303,9 @@ def _validator(
 
     def validate(m: torch.nn.Module) -> dict[str, Any]:
         if not sources:
-            sources.append(BatchSource(val_set, val_res, env.device, tc["num_workers"]))
+            sources.append(BatchSource(val_set, val_res, env.device, tc.num_workers))
         preds = predict_answers(
-            m, val_set, env.device, batch_size=tc["batch_size"], source=sources[0], amp=tc["amp"]
+            m, val_set, env.device, batch_size=tc.batch_size, source=sources[0], amp=tc.amp
         )
         return score(preds)
 
@@ -374,8 +364,8 @@ def _predict(
     from lsat.engine.predict import load_checkpoint_model, predict_answers, write_predictions
 
     device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
-    configure_cpu(ds.train, device)
-    residency = ds.train["feature_residency"]
+    configure_cpu(ds.train.cpu_threads, device)
+    residency = ds.train.feature_residency
     if residency == "gpu" and device.type != "cuda":
         residency = "ram"
     if on == "test":  # the result file is a full submission
@@ -387,10 +377,10 @@ def _predict(
     from lsat.engine.batches import BatchSource
 
     kwargs = {
-        "batch_size": ds.train["batch_size"],
+        "batch_size": ds.train.batch_size,
         # One source for both passes: a `gpu` bank is uploaded once (its host copy is freed).
-        "source": BatchSource(data, residency, device, ds.train["num_workers"]),
-        "amp": resolve_train(ds.train, device)["amp"],
+        "source": BatchSource(data, residency, device, ds.train.num_workers),
+        "amp": resolve_train(ds.train, device).amp,
     }
     answers = predict_answers(model, data, device, **kwargs)
     noisy = None
@@ -444,5 +434,5 @@ def scored_paths(args: Any, checkpoint: Path) -> tuple[Path, Path | None, str]:
     folder = ds.paths.root / "scored" / checkpoint.stem
     if args.on == "val":
         out = Path(args.out) if args.out else folder / "val_predictions.json"
-        return out, folder / "val_metrics.json", ds.train["splits"][0]
+        return out, folder / "val_metrics.json", ds.train.splits[0]
     return (Path(args.out) if args.out else folder / "result_test.json"), None, ds.result_split

@@ -21,13 +21,13 @@ from lsat.paths import image_dir
 
 
 def _feature_sources(ds: DatasetConfig, image_set: str) -> list[tuple[Path, str]]:
-    backend = ds.features["backend"]
+    backend = ds.features.backend
     if backend in ("npy", "npz"):
-        where = Path(ds.features["source_dir"] or "features.source_dir")
+        where = Path(ds.features.source_dir or "features.source_dir")
         return [(where / image_set, f"official .{backend} features of {image_set}")]
     out = [(image_dir(ds.raw_dir, ds.format, image_set), f"{image_set} images")]
     if backend == "export":
-        model = ds.features["export_model"] or "features.export_model"
+        model = ds.features.export_model or "features.export_model"
         out.append((Path(model), "torch.export backbone (features.export_model)"))
     return out
 
@@ -35,7 +35,7 @@ def _feature_sources(ds: DatasetConfig, image_set: str) -> list[tuple[Path, str]
 def plan(ds: DatasetConfig, image_sets: list[str]) -> list[tuple[str, list[str], list]]:
     """(what, lsat arguments, inputs it reads) of each missing step, in order."""
     steps: list[tuple[str, list[str], list]] = []
-    raw = ds.fmt.described_raw_files(ds.raw_dir, ds.fmt.needed_qsets(ds.train["splits"]))
+    raw = ds.fmt.described_raw_files(ds.raw_dir, ds.fmt.needed_qsets(ds.train.splits))
     if ds.demo and not all(p.is_file() for p, _ in raw):
         steps.append(("the demo world", ["demo-data"], []))
     for image_set in image_sets:
@@ -64,10 +64,10 @@ def _vocab_files(ds: DatasetConfig) -> list[tuple[str, str]]:
         (f, what)
         for f, what in (
             (
-                ds.vocab.get("glove"),
+                ds.vocab.glove,
                 f"GloVe 840B 300-d (vocab.glove): unzip {GLOVE_URL} here, or set vocab.glove: null",
             ),
-            (ds.vocab.get("answer_dict"), "official answer_dict.json (vocab.answer_dict)"),
+            (ds.vocab.answer_dict, "official answer_dict.json (vocab.answer_dict)"),
         )
         if f
     ]

@@ -14,6 +14,7 @@ from typing import Any
 from lsat.engine.layout import RunLayout
 from lsat.formats import breakdown
 from lsat.io import atomic_path, write_json_atomic, write_text_atomic
+from lsat.settings import TrainSettings
 
 
 def epoch_line(rec: dict[str, Any]) -> str:
@@ -46,18 +47,18 @@ def precision_note(amp: str, device_type: str) -> str:
     return "fp32"
 
 
-def run_facts(model: Any, train: dict[str, Any], world: int, device: Any) -> list[str]:
+def run_facts(model: Any, train: TrainSettings, world: int, device: Any) -> list[str]:
     """The lines a log reader needs first: parameters, device, precision, effective batch."""
     from lsat.provenance import device_name
 
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    batch, accu = int(train["batch_size"]), int(train["grad_accu_steps"])
+    batch, accu = train.batch_size, train.grad_accu_steps
     per_rank = batch // max(world, 1)
     return [
         f"parameters: {total:,} ({trainable:,} trainable)",
         f"device: {device} ({device_name(device)}), {world} process(es)",
-        f"precision: {precision_note(train['amp'], device.type)}",
+        f"precision: {precision_note(train.amp, device.type)}",
         f"effective batch: {batch} questions per optimizer step = {world} process(es) x "
         f"{per_rank} x {accu} accumulation step(s) of {per_rank // max(accu, 1)}",
     ]

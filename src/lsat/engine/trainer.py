@@ -60,6 +60,7 @@ from lsat.engine.schedule import lr_at
 from lsat.engine.stopflag import StopFlag, ValidationStopped
 from lsat.errors import LsatError
 from lsat.models.official import load_official_checkpoint, strip_module_prefix
+from lsat.settings import TrainSettings
 
 # Ranks agree on a stop request every this many steps (a single process checks every step).
 STOP_CHECK_STEPS = 16
@@ -88,7 +89,7 @@ class TrainingInterrupted(Exception):
 class TrainSpec:
     """Everything the loop needs besides the model and the data."""
 
-    train: dict[str, Any]
+    train: TrainSettings
     layout: RunLayout
     settings: dict[str, Any]
     model_meta: dict[str, Any] = field(default_factory=dict)
@@ -133,7 +134,7 @@ def _autocast(amp: str, device: torch.device) -> contextlib.AbstractContextManag
     return torch.autocast(device.type, dtype=dtype)
 
 
-def wrap_model(model: nn.Module, cfg: dict[str, Any], env: DistEnv) -> tuple[nn.Module, Any]:
+def wrap_model(model: nn.Module, cfg: TrainSettings, env: DistEnv) -> tuple[nn.Module, Any]:
     """(the module a step calls, its DDP wrapper or None): compiled first, DDP outside.
 
     DDP(compile(model)) keeps ``no_sync`` working (a compiled DDP is no DDP instance to the
@@ -141,8 +142,8 @@ def wrap_model(model: nn.Module, cfg: dict[str, Any], env: DistEnv) -> tuple[nn.
     because the models' buffers never change.
     """
     net: nn.Module = model
-    if cfg["compile"]:
-        mode = None if cfg["compile"] == "default" else cfg["compile"]
+    if cfg.compile:
+        mode = None if cfg.compile == "default" else cfg.compile
         torch._dynamo.config.allow_rnn = True  # the question LSTM, in one graph
         net = torch.compile(net, mode=mode)  # type: ignore[assignment]
     if not env.distributed:
@@ -194,19 +195,19 @@ class Trainer:
         params = [p for p in self.raw_model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(
             params,
-            lr=self.cfg["lr_base"],
-            betas=tuple(self.cfg["opt_betas"]),
-            eps=self.cfg["opt_eps"],
+            lr=self.cfg.lr_base,
+            betas=self.cfg.opt_betas,
+            eps=self.cfg.opt_eps,
             # One fused kernel per step instead of ~10 passes over 50M+ parameters: 1.8–6.7× faster
             # on the 2-core CPU (benchmarks/RESULTS.md); the same Adam arithmetic.
             fused=True,
         )
         self.scaler = torch.amp.GradScaler(
-            "cuda", enabled=self.cfg["amp"] == "fp16" and env.device.type == "cuda"
+            "cuda", enabled=self.cfg.amp == "fp16" and env.device.type == "cuda"
         )
         self.train_set = train_set
         self.source = BatchSource(
-            train_set, self.cfg["feature_residency"], env.device, self.cfg["num_workers"]
+            train_set, self.cfg.feature_residency, env.device, self.cfg.num_workers
         )
         self.model, self.ddp = wrap_model(self.raw_model, self.cfg, env)
         self.epoch, self.step = 0, 0
@@ -224,7 +225,7 @@ class Trainer:
         (``state_dict``, ``lr_base``, ``epoch``) and what rebuilds and describes the network."""
         return {
             "state_dict": self.raw_model.state_dict(),
-            "lr_base": self.cfg["lr_base"],
+            "lr_base": self.cfg.lr_base,
             "epoch": self.epoch,
             "settings": self.spec.settings,
             "model_meta": self.spec.model_meta,
@@ -238,7 +239,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
             "step": self.step,
-            "data_seed": self.cfg["seed"],
+            "data_seed": self.cfg.seed,
             "world_size": self.env.world,
             "rng": _gather_rng(self.env),
             "history": self.history,
@@ -266,7 +267,7 @@ class Trainer:
             f"note: checkpoint has {len(rngs)} rank(s), this run {self.env.world}: "
             "random states re-seeded (data order is unaffected)"
         )
-        seed_everything(self.cfg["seed"] + 7919 * self.epoch + self.env.rank, False)
+        seed_everything(self.cfg.seed + 7919 * self.epoch + self.env.rank, False)
 
     def _provenance(self) -> dict[str, Any] | None:
         """This run's provenance with the end time now; resumed runs keep the first start."""
@@ -314,7 +315,7 @@ class Trainer:
         """Train from the current epoch and step to ``max_epoch``; return the history."""
         self._say(*self.log_lines)  # the header (and, resumed, the history so far)
         with StopFlag() as stop:
-            while self.epoch < int(self.cfg["max_epoch"]):
+            while self.epoch < int(self.cfg.max_epoch):
                 self._run_epoch(stop)
         return self.history
 
@@ -324,16 +325,16 @@ class Trainer:
         c, env = self.cfg, self.env
         steps = train_steps(
             len(self.train_set),
-            batch_size=c["batch_size"],
+            batch_size=c.batch_size,
             world=env.world,
             rank=env.rank,
-            seed=c["seed"],
+            seed=c.seed,
             epoch=self.epoch,
         )
         loss_sum = torch.zeros((), device=env.device)
         t0 = time.perf_counter()
         every = 1 if env.device.type == "cpu" and not env.distributed else FINITE_CHECK_STEPS_CUDA
-        desc = f"epoch {self.epoch + 1}/{c['max_epoch']}"
+        desc = f"epoch {self.epoch + 1}/{c.max_epoch}"
         bar = progress.bar(
             total=len(steps), initial=self.step, desc=desc, enabled=env.is_main, leave=False
         )
@@ -364,22 +365,22 @@ class Trainer:
         c = self.cfg
         lr = lr_at(
             self.epoch,
-            base=c["lr_base"],
-            warmup=c["warmup_epochs"],
-            decay_list=c["lr_decay_list"],
-            decay_rate=c["lr_decay_rate"],
+            base=c.lr_base,
+            warmup=c.warmup_epochs,
+            decay_list=c.lr_decay_list,
+            decay_rate=c.lr_decay_rate,
         )
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.tau = None
         update_tau = getattr(self.raw_model, "update_tau", None)  # our TRAR/LSAT/MCAN nets
         if update_tau is not None:
-            self.tau = update_tau(self.epoch, c["max_epoch"], c["warmup_epochs"])
+            self.tau = update_tau(self.epoch, c.max_epoch, c.warmup_epochs)
         self.raw_model.train()
         return lr
 
     def _train_step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        accu = int(self.cfg["grad_accu_steps"])
+        accu = int(self.cfg.grad_accu_steps)
         scale = self.env.world / accu
         n = batch["ques_ix"].shape[0]
         bounds = np.linspace(0, n, accu + 1).astype(int)
@@ -389,9 +390,9 @@ class Trainer:
             sync = j == accu - 1 or self.ddp is None
             ctx = contextlib.nullcontext() if sync else self.ddp.no_sync()
             with ctx:
-                with _autocast(self.cfg["amp"], self.env.device):
+                with _autocast(self.cfg.amp, self.env.device):
                     logits = self.model(sub["img_feat"], sub["ques_ix"])
-                loss = loss_fn(self.cfg["loss"], logits, sub)
+                loss = loss_fn(self.cfg.loss, logits, sub)
                 self.scaler.scale(loss * scale).backward()
             total += loss.detach()
         self.scaler.step(self.optimizer)
@@ -443,7 +444,7 @@ class Trainer:
 
     def _validate(self, stop: StopFlag) -> tuple[Any, bool]:
         """(val metrics or None, whether a signal stopped it), agreed by every rank."""
-        if self.validate is None or not self.cfg["eval_every_epoch"]:
+        if self.validate is None or not self.cfg.eval_every_epoch:
             return None, False
         val, stopped = None, stop.signum is not None
         if self.env.is_main and not stopped:
@@ -458,7 +459,7 @@ class Trainer:
     def _end_epoch(
         self, loss_sum: torch.Tensor, seconds: float, lr: float, steps: int, stop: StopFlag
     ) -> None:
-        seen = steps * self.cfg["batch_size"]
+        seen = steps * self.cfg.batch_size
         total = self.partial["loss"] + self._reduced(loss_sum)
         val, stopped = self._validate(stop)
         if stopped:

@@ -8,6 +8,7 @@ flags (``--backend --input --out ...``). Explicit flags also override config val
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ from lsat.errors import LsatError
 
 if TYPE_CHECKING:
     from lsat.features.backends import Backend
+    from lsat.settings import FeatureSettings
 
 BACKENDS = ("pixels", "npy", "npz", "export")
 
@@ -64,93 +66,83 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_compare)
 
 
-def resolve(args: argparse.Namespace) -> dict[str, Any]:
-    """Settings of one extraction: config values (or schema defaults) + explicit flags."""
+_FLAGS = ("backend", "grid", "cell_pixels", "coords", "export_model", "preprocess", "batch_size")
+
+
+def resolve(args: argparse.Namespace) -> tuple[FeatureSettings, str, str]:
+    """(settings, input, output) of one extraction: config values (or schema defaults)
+    with the explicit flags applied."""
     from lsat.config import dataset_config, load_config, validate_config
     from lsat.paths import image_dir
 
     if args.config:
         cfg = load_config(args.config)
         ds = dataset_config(cfg, args.dataset or cfg["default_dataset"])
-        feats = dict(ds.features)
     else:
         if args.dataset or args.image_set:
             raise LsatError("--dataset and --image-set need --config")
         if not (args.input and args.out):
             raise LsatError("without --config, give --input FOLDER and --out FILE.h5")
         stub = validate_config({"datasets": {"x": {"format": "vqa", "raw_dir": "."}}})
-        feats = dict(stub["datasets"]["x"]["features"])
-    for key in (
-        "backend",
-        "grid",
-        "cell_pixels",
-        "coords",
-        "export_model",
-        "preprocess",
-        "batch_size",
-    ):
-        value = getattr(args, key)
-        if value is not None:
-            feats[key] = value
-    if args.config and not (args.input and args.out):
-        if not args.image_set:
-            raise LsatError(f"--config {args.config} needs --image-set (e.g. train2014, train)")
-        images = image_dir(ds.raw_dir, ds.format, args.image_set)  # also checks the name
-        if feats["backend"] in ("npy", "npz"):
-            if not feats.get("source_dir"):
-                raise LsatError(
-                    f"{args.config}: datasets.{ds.name}.features.source_dir must name the folder "
-                    f"holding one subfolder per image set for the {feats['backend']} backend"
-                )
-            images = Path(feats["source_dir"]) / args.image_set
-        feats["input"] = args.input or str(images)
-        feats["out"] = args.out or str(ds.paths.features(args.image_set))
-    else:
-        feats["input"], feats["out"] = args.input, args.out
-    return feats
+        ds = dataset_config(stub, "x")  # the schema's defaults
+    flags = {key: getattr(args, key) for key in _FLAGS if getattr(args, key) is not None}
+    feats = dataclasses.replace(ds.features, **flags)
+    if not (args.config and not (args.input and args.out)):
+        return feats, args.input, args.out
+    if not args.image_set:
+        raise LsatError(f"--config {args.config} needs --image-set (e.g. train2014, train)")
+    images = image_dir(ds.raw_dir, ds.format, args.image_set)  # also checks the name
+    if feats.backend in ("npy", "npz"):
+        if not feats.source_dir:
+            raise LsatError(
+                f"{args.config}: datasets.{ds.name}.features.source_dir must name the folder "
+                f"holding one subfolder per image set for the {feats.backend} backend"
+            )
+        images = Path(feats.source_dir) / args.image_set
+    return feats, args.input or str(images), args.out or str(ds.paths.features(args.image_set))
 
 
-def make_backend(feats: dict[str, Any], device: str | None = None) -> Backend:
-    """The backend object named by ``feats['backend']``."""
+def make_backend(feats: FeatureSettings, device: str | None = None) -> Backend:
+    """The backend object named by ``feats.backend``."""
     from lsat.features.backends import NpyBackend, NpzBackend, PixelsBackend
 
-    backend, grid = feats["backend"], int(feats["grid"])
+    backend, grid = feats.backend, int(feats.grid)
     if grid < 1:  # argparse flags bypass the schema's minimum
         raise LsatError(f"features.grid must be at least 1; got {grid}")
     if backend == "pixels":
-        cell = int(feats["cell_pixels"] if feats.get("cell_pixels") is not None else 8)
+        cell = int(feats.cell_pixels)
         if cell < 1:
             raise LsatError(f"features.cell_pixels must be at least 1; got {cell}")
-        return PixelsBackend(grid, cell, coords=bool(feats.get("coords", False)))
+        return PixelsBackend(grid, cell, coords=bool(feats.coords))
     if backend == "npy":
         return NpyBackend(grid)
     if backend == "npz":
         return NpzBackend(grid)
     if backend == "export":
-        if not feats.get("export_model"):
+        if not feats.export_model:
             raise LsatError(
                 "the export backend needs features.export_model (or --export-model): "
                 "a .pt2 file written by torch.export.save"
             )
         from lsat.features.export import ExportBackend
 
-        return ExportBackend(feats["export_model"], feats["preprocess"], grid, device=device)
+        return ExportBackend(feats.export_model, feats.preprocess, grid, device=device)
     raise LsatError(f"unknown features backend {backend!r}: expected one of {BACKENDS}")
 
 
-def expected_settings(feats: dict[str, Any]) -> dict[str, Any]:
+def expected_settings(feats: FeatureSettings) -> dict[str, Any]:
     """The attributes a complete output of ``feats`` must have recorded to be reused,
     found without loading a backbone (the export backend's is named by its file)."""
     from lsat.features.extract import settings_of
 
-    if feats["backend"] == "export" and feats.get("export_model"):
+    if feats.backend == "export" and feats.export_model:
         from lsat.features.backends import export_backbone
 
-        grid = int(feats["grid"])
+        grid = int(feats.grid)
         if grid < 1:
             raise LsatError(f"features.grid must be at least 1; got {grid}")
         return {
-            "backbone": export_backbone(feats["export_model"], feats["preprocess"]),
+            "backbone": export_backbone(feats.export_model, feats.preprocess),
             "grid": grid,
         }
     return settings_of(make_backend(feats))
@@ -160,19 +152,19 @@ def run_extract(args: argparse.Namespace) -> int:
     from lsat.features.extract import extract, is_complete
     from lsat.features.inputs import list_inputs
 
-    feats = resolve(args)
-    out = Path(feats["out"])
+    feats, source, target = resolve(args)
+    out = Path(target)
     if not args.force and (count := is_complete(out, expected_settings(feats))) is not None:
         print(f"{out} is already complete ({count} images); nothing to do (--force redoes it)")
         return 0
     backend = make_backend(feats, device=args.device)
-    inputs = list_inputs(feats["input"], backend.suffixes, backend.what)
+    inputs = list_inputs(source, backend.suffixes, backend.what)
     extract(
         backend,
         inputs,
-        feats["out"],
-        source=str(feats["input"]),
-        batch_size=int(feats["batch_size"]),
+        target,
+        source=str(source),
+        batch_size=int(feats.batch_size),
         workers=args.workers,
         force=args.force,
     )
