@@ -112,3 +112,37 @@ def test_prefetch_keeps_order_raises_in_place_and_stops_early():
     it.close()  # the consumer leaves: the thread stops after at most a few reads
     time.sleep(0.05)
     assert len(reads) < 10 and not any(t.name == "lsat-prefetch" for t in threading.enumerate())
+
+
+def test_gpu_bank_is_uploaded_in_chunks_never_whole_on_the_host(world, monkeypatch):  # noqa: F811
+    """`gpu` residency: the dataset does not load the host bank; the engine allocates the
+    bank on the device and fills it from two chunk-sized buffers (the device here is the
+    CPU: the chunking is the same, the copies synchronous). Same values as the ram bank."""
+    import torch
+
+    from lsat.engine import batches
+
+    _, d, _ = world
+    expected = _build(d, ["train", "vg"], residency="ram").feature_bank()
+    data = _build(d, ["train", "vg"], residency="gpu")
+    assert data._bank is None and data.bank_shape == expected.shape
+    monkeypatch.setattr(type(data), "feature_bank", lambda self: pytest.fail("host bank built"))
+    spans: list[tuple[int, int]] = []
+    real = type(data).read_bank_rows
+
+    def counted(self, start, stop, out):
+        spans.append((start, stop))
+        real(self, start, stop, out)
+
+    monkeypatch.setattr(type(data), "read_bank_rows", counted)
+    row_bytes = 2 * data.num_cells * data.channels
+    monkeypatch.setattr(batches, "UPLOAD_CHUNK", 3 * row_bytes)
+    bank = batches.upload_bank(data, data.bank_shape, torch.device("cpu"), 3 * row_bytes)
+    np.testing.assert_array_equal(bank.numpy(), expected)
+    assert max(b - a for a, b in spans) == 3 and spans[0][0] == 0
+    assert [a for a, _ in spans] == list(range(0, len(expected), 3))
+    assert data._bank is None  # the host never held the bank
+    spans.clear()
+    chosen = batches._bank_tensor(data, "gpu", torch.device("cpu"))  # the engine's choice
+    np.testing.assert_array_equal(chosen.numpy(), expected)
+    assert spans and max(b - a for a, b in spans) == 3

@@ -20,7 +20,9 @@ class QAData(Protocol):
     C channels. Read only when present (``getattr``): ``residency`` (``disk`` when the bank
     did not fit in memory), ``fallback``, ``release_bank()`` and ``feature_shape`` (N, C),
     whose presence says ``read_batch`` also takes ``out=``, a (B, N, C) float16 array to
-    fill (the disk path's preallocated, pinned buffer).
+    fill (the disk path's preallocated, pinned buffer), and ``bank_shape`` (M, N, C) with
+    ``read_bank_rows(start, stop, out)``, whose presence lets ``gpu`` residency upload the
+    bank in chunks instead of loading it on the host first.
     """
 
     grid: int  # S, the side of the S×S grid (N = S²)

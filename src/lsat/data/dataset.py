@@ -70,7 +70,7 @@ class QADataset(Dataset):
         what = f"{len(questions)} questions ({len(bank)} images)"
         self.fallback = fallback
         self.residency = bank_residency(self.bank_bytes, residency, fallback, what)
-        if self.residency != "disk":
+        if self.residency == "ram":  # gpu: uploaded in chunks (engine), never whole on the host
             self.feature_bank()
 
     def __len__(self) -> int:
@@ -137,6 +137,20 @@ class QADataset(Dataset):
             order = np.argsort(rows, kind="stable")
             dest = np.asarray(positions, dtype=np.int64)[where][order]
             store.read_into(rows[order].tolist(), out, dest.tolist())
+
+    @property
+    def bank_shape(self) -> tuple[int, int, int]:
+        """(M, N, C) of :meth:`feature_bank`, known without loading it."""
+        return len(self._bank_index), self.num_cells, self.channels
+
+    def read_bank_rows(self, start: int, stop: int, out: np.ndarray) -> None:
+        """Bank rows ``start:stop`` into ``out[: stop - start]`` (float16), from the host
+        bank when loaded, else from the files in file order: the ``gpu`` upload's unit, so
+        the host holds a chunk, never the bank."""
+        if self._bank is not None:
+            out[: stop - start] = self._bank[start:stop]
+            return
+        self._read_rows(range(start, stop), out, range(stop - start))
 
     def feature_bank(self) -> np.ndarray:
         """All features (M, N, C) float16 the dataset uses, indexed by ``image_row``.
