@@ -34,26 +34,6 @@ from lsat.settings import (
 
 SCHEMA_PATH = Path(str(resources.files("lsat") / "schemas" / "config.schema.yaml"))
 
-# Paper training recipe per format (docs/sources.md).
-PAPER_TRAIN = {
-    "vqa": {
-        "batch_size": 64,
-        "grad_accu_steps": 1,
-        "max_epoch": 13,
-        "lr_base": 1e-4,
-        "lr_decay_list": [10, 12],
-        "loss": "bce",
-    },
-    "clevr": {
-        "batch_size": 64,
-        "grad_accu_steps": 2,
-        "max_epoch": 16,
-        "lr_base": 4e-5,
-        "lr_decay_list": [13, 15],
-        "loss": "ce",
-    },
-}
-
 
 def load_schema() -> dict[str, Any]:
     with open(SCHEMA_PATH, encoding="utf-8") as f:
@@ -259,7 +239,7 @@ def dataset_mapping(cfg: dict[str, Any], name: str) -> dict[str, Any]:
     ds = copy.deepcopy(datasets[name])
     fmt = ds["format"]
     train = ds["train"]
-    for key, value in PAPER_TRAIN[fmt].items():
+    for key, value in format_of(fmt).paper_train.items():
         if train.get(key) is None:
             train[key] = copy.deepcopy(value)
     check_train(train, f"datasets.{name}.train")

@@ -45,6 +45,8 @@ class Format:
     # Results are uploaded to EvalAI, whose test2015 holds the test-dev phase: a full
     # submission must cover every test2015 question (lsat.engine.results).
     evalai: bool
+    # The papers' training recipe (docs/sources.md): the values of train keys left null.
+    paper_train: Mapping[str, Any]
     # What the papers used, to list a run's differences (None: nothing to compare).
     paper_eval_version: str | None = None
     paper_backend: str | None = None
@@ -162,6 +164,14 @@ VQA = Format(
     max_token=14,  # openvqa's MAX_TOKEN for VQA
     text_result=False,
     evalai=True,
+    paper_train={
+        "batch_size": 64,
+        "grad_accu_steps": 1,
+        "max_epoch": 13,
+        "lr_base": 1e-4,
+        "lr_decay_list": [10, 12],
+        "loss": "bce",
+    },
     paper_eval_version="legacy",
     paper_backend="npy",
 )
@@ -177,6 +187,14 @@ CLEVR = Format(
     max_token=None,
     text_result=True,
     evalai=False,
+    paper_train={
+        "batch_size": 64,
+        "grad_accu_steps": 2,
+        "max_epoch": 16,
+        "lr_base": 4e-5,
+        "lr_decay_list": [13, 15],
+        "loss": "ce",
+    },
 )
 FORMATS: dict[str, Format] = {f.name: f for f in (VQA, CLEVR)}
 

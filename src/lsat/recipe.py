@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from lsat.config import PAPER_TRAIN, DatasetConfig
+from lsat.config import DatasetConfig
 from lsat.paths import split_parts
 from lsat.settings import as_plain
 
@@ -85,7 +85,7 @@ def differences(ds: DatasetConfig) -> list[str]:
     out = []
     if not ds.vocab.glove:
         out.append("GloVe off (random word embeddings)")
-    paper, train = PAPER_TRAIN[ds.format], as_plain(ds.train)
+    paper, train = ds.fmt.paper_train, as_plain(ds.train)
     for key, label in _TRAIN_LABELS.items():
         if train[key] != paper[key]:
             out.append(f"{label} {_fmt(train[key])} (paper {_fmt(paper[key])})")
