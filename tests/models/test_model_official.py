@@ -56,6 +56,32 @@ def test_loads_official_format_strictly(tmp_path: Path, prefix: str) -> None:
         assert torch.equal(source(img, ques), target(img, ques))
 
 
+def test_a_model_pt_load_parses_each_list_once(tmp_path: Path, monkeypatch) -> None:
+    """An lsat model.pt (content hashes, then sizes checked) reads the vocabulary and the
+    answer list once each."""
+    import lsat.io
+    from lsat.models.official import apply_checkpoint, list_digests
+
+    vocab, ans = write_vocab(tmp_path, TOKENS, ANSWERS)
+    source, target = make(1), make(2)
+    meta = {**list_digests(vocab, ans), "vocab": str(vocab), "answers": str(ans)}
+    lsat.io._digests.clear()  # as in a fresh command
+    parses: list[str] = []
+    real_load = lsat.io.json.load
+
+    def counting_load(f, *a, **kw):
+        parses.append(Path(f.name).name)
+        return real_load(f, *a, **kw)
+
+    monkeypatch.setattr(lsat.io.json, "load", counting_load)
+    ckpt = {"state_dict": source.state_dict(), "model_meta": meta}
+    apply_checkpoint(ckpt, tmp_path / "model.pt", target, vocab, ans)
+    assert sorted(parses) == ["answer_dict.json", "vocab.json"]
+    img, ques = tiny_batch()
+    with torch.no_grad():
+        assert torch.equal(source(img, ques), target(img, ques))
+
+
 def test_vocabulary_mismatch_names_both_sizes_and_the_file(tmp_path: Path) -> None:
     vocab, ans = write_vocab(tmp_path, TOKENS + 5, ANSWERS)
     save_official(tmp_path / "epoch13.pkl", make(1))

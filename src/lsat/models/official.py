@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from lsat.errors import LsatError
-from lsat.io import json_content_sha256, read_json
+from lsat.io import json_content_sha256, parsed_once, read_json
 from lsat.safe_load import safe_torch_load, verify_digest
 
 REQUIRED_KEYS = ("state_dict", "optimizer", "lr_base", "epoch")
@@ -118,12 +118,16 @@ def apply_checkpoint(
     vocab_path: str | Path,
     answers_path: str | Path,
 ) -> dict[str, Any]:
-    """Load an already-read checkpoint dict ``ckpt`` (of file ``p``) into ``model``."""
-    if isinstance(ckpt.get("model_meta"), dict):  # an lsat model.pt: its lists must match
-        check_lists(ckpt["model_meta"], Path(vocab_path), Path(answers_path), p)
+    """Load an already-read checkpoint dict ``ckpt`` (of file ``p``) into ``model``.
+
+    The list checks (content hashes, then sizes) share one parse of each file.
+    """
     state = strip_module_prefix(dict(ckpt["state_dict"]))
-    _check_size(state, "embedding.weight", vocab_size(vocab_path), "tokens", vocab_path, p)
-    _check_size(state, "proj.weight", answer_size(answers_path), "answers", answers_path, p)
+    with parsed_once():
+        if isinstance(ckpt.get("model_meta"), dict):  # an lsat model.pt: its lists must match
+            check_lists(ckpt["model_meta"], Path(vocab_path), Path(answers_path), p)
+        _check_size(state, "embedding.weight", vocab_size(vocab_path), "tokens", vocab_path, p)
+        _check_size(state, "proj.weight", answer_size(answers_path), "answers", answers_path, p)
     own = model.state_dict()
     for key in ("embedding.weight", "proj.weight"):
         if key in own and own[key].shape[0] != state[key].shape[0]:
