@@ -242,9 +242,10 @@ def dataset_mapping(cfg: dict[str, Any], name: str) -> dict[str, Any]:
     for key, value in format_of(fmt).paper_train.items():
         if train.get(key) is None:
             train[key] = copy.deepcopy(value)
-    check_train(train, f"datasets.{name}.train")
-    check_finetune(ds.get("finetune"), train, f"datasets.{name}")
-    if ds.get("finetune") and ((train.get("seeds") or [0])[1:] or ds.get("sweep")):
+    typed = from_mapping(TrainSettings, train, f"datasets.{name}.train")
+    check_train(typed, f"datasets.{name}.train")
+    check_finetune(ds["finetune"], typed, f"datasets.{name}")
+    if ds["finetune"] and ((typed.seeds or [0])[1:] or ds["sweep"]):
         raise LsatError(
             f"datasets.{name}: finetune continues one run of from_split, but train.seeds or "
             "sweep define several; fine-tune a single-run dataset entry instead"
@@ -252,28 +253,28 @@ def dataset_mapping(cfg: dict[str, Any], name: str) -> dict[str, Any]:
     return ds
 
 
-def check_finetune(ft: dict[str, Any] | None, train: dict[str, Any], where: str) -> None:
+def check_finetune(ft: dict[str, Any] | None, train: TrainSettings, where: str) -> None:
     """A fine-tune continues a split the dataset trains; result_split finetune needs one."""
     if ft is None:
-        if train.get("result_split") == "finetune":
+        if train.result_split == "finetune":
             raise LsatError(f"{where}.train.result_split is finetune but {where}.finetune is null")
         return
-    if ft["from_split"] not in train["splits"]:
+    if ft["from_split"] not in train.splits:
         raise LsatError(
             f"{where}.finetune.from_split {ft['from_split']!r} is not one of "
-            f"{where}.train.splits {train['splits']}: the source run must be trained"
+            f"{where}.train.splits {list(train.splits)}: the source run must be trained"
         )
-    if ft["from_epoch"] > train["max_epoch"]:
+    if ft["from_epoch"] > train.max_epoch:
         raise LsatError(
             f"{where}.finetune.from_epoch {ft['from_epoch']} is beyond "
-            f"{where}.train.max_epoch {train['max_epoch']}: that checkpoint is never written"
+            f"{where}.train.max_epoch {train.max_epoch}: that checkpoint is never written"
         )
 
 
-def check_train(train: dict[str, Any], where: str) -> None:
+def check_train(train: TrainSettings, where: str) -> None:
     """Training values the schema cannot relate: errors for impossible ones, a warning for
     a decay point the run never reaches (harmless: it matters only if the run is extended)."""
-    batch, accu, lr = train["batch_size"], train["grad_accu_steps"], train["lr_base"]
+    batch, accu, lr = train.batch_size, train.grad_accu_steps, train.lr_base
     if batch % accu:
         raise LsatError(
             f"{where}.grad_accu_steps {accu} does not divide {where}.batch_size {batch}: "
@@ -281,8 +282,8 @@ def check_train(train: dict[str, Any], where: str) -> None:
         )
     if not lr > 0:
         raise LsatError(f"{where}.lr_base {lr}: expected a positive learning rate")
-    late = [d for d in train["lr_decay_list"] if d >= train["max_epoch"]]
-    note = f"{where}.lr_decay_list {late} at or beyond max_epoch {train['max_epoch']}"
+    late = [d for d in train.lr_decay_list if d >= train.max_epoch]
+    note = f"{where}.lr_decay_list {late} at or beyond max_epoch {train.max_epoch}"
     if late and note not in _WARNED:
         _WARNED.add(note)
         print(f"lsat: warning: {note}: the run never reaches that decay", file=sys.stderr)
