@@ -8,6 +8,7 @@ must carry the same keys, so files move both ways between the versions.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -46,7 +47,11 @@ def _resume_fixture(root: Path):  # type: ignore[no-untyped-def]
     (root / "checkpoints").mkdir(parents=True)
     shutil.copy(FIXTURE, root / "checkpoints" / "last.pt")
     seed_everything(1, True)
-    return train(TinyNet(), FakeQA(), spec(root, grad_accu_steps=2), DistEnv())
+    # The run's settings as the fixture recorded them (the fakes' settings since gained the
+    # typed TrainSettings' keys, so their hash differs: the run would start fresh).
+    recorded = torch.load(FIXTURE, weights_only=True)["settings"]
+    run = dataclasses.replace(spec(root, grad_accu_steps=2), settings=recorded)
+    return train(TinyNet(), FakeQA(), run, DistEnv())
 
 
 def test_a_checkpoint_of_the_earlier_trainer_resumes(tmp_path: Path) -> None:
