@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -199,26 +200,19 @@ def _train_in_env(
     from lsat.models import build_model_for_data
 
     check_glove(ds.vocab.glove)  # before minutes of data loading
-    settings = _settings(ds, split)  # as written: "auto" resumes on either device
     tc = resolve_train(ds.train, env.device)
     configure_cpu(tc.cpu_threads, env.device)
     seed_everything(tc.seed, bool(tc.deterministic))
-    residency = tc.feature_residency
     with parsed_once():  # val's files serve its dataset and its scorer; the lists 3 readers
-        train_set = _build_data(ds, qsets, residency)
+        train_set = _build_data(ds, qsets, tc.feature_residency)
         emb, emb_note = _pretrained(ds)
         digests = list_digests(ds.paths.vocab, ds.paths.answers)
-        validate = None
-        if "val" not in qsets and tc.eval_every_epoch:
-            validate = _validator(ds, tc, residency, env) if env.is_main else _no_validation
+        validate = _validation(ds, qsets, tc, env)
     model, options = build_model_for_data(
         ds.model["name"], ds.format, ds.model.get("options"), train_set, pretrained_emb=emb
     )
-    start_note = _start_note(ds, start)
     if env.rank:
         seed_everything(tc.seed + env.rank, bool(tc.deterministic))
-
-    meta = _model_meta(ds, train_set, options, digests)
     header = [
         f"lsat train: dataset {ds.name} ({ds.format}), split {split} = {'+'.join(qsets)}, "
         f"{len(train_set)} questions, {env.world} process(es) on {env.device}",
@@ -226,20 +220,19 @@ def _train_in_env(
         f"model: {json.dumps(ds.model, sort_keys=True)}",
         f"train: {json.dumps(as_plain(tc), sort_keys=True)}",
         emb_note,
-        start_note,
+        _start_note(ds, start),
         _validation_note(validate is not None, qsets),
     ]
     read = sorted(set(qsets) | ({"val"} if validate else set()), key=qsets_order(ds))
-    prov = run_provenance(ds, read, env.device, {"world_size": env.world})
     spec = TrainSpec(
         train=tc,
         layout=layout,
-        settings=settings,
-        model_meta=meta,
+        settings=_settings(ds, split),  # as written: "auto" resumes on either device
+        model_meta=_model_meta(ds, train_set, options, digests),
         header=header,
         start_from=start,
         init_checkpoint=ds.model.get("checkpoint"),
-        provenance=prov,
+        provenance=run_provenance(ds, read, env.device, {"world_size": env.world}),
     )
     hooks = hooks_from_env()  # the tests' deterministic kill (LSAT_SIGNAL_AFTER_STEPS)
     trainer = train(model, train_set, spec, env, validate=validate, resume=resume, hooks=hooks)
@@ -271,6 +264,16 @@ def _start_note(ds: DatasetConfig, start: tuple[Path, int] | None) -> str:
     if ds.model.get("checkpoint"):
         return f"start: weights of {ds.model['checkpoint']}"
     return "start: fresh initialisation"
+
+
+def _validation(
+    ds: DatasetConfig, qsets: list[str], tc: TrainSettings, env: distributed.DistEnv
+) -> Callable[[torch.nn.Module], dict[str, Any]] | None:
+    """The validation after each epoch (rank 0 validates, the other ranks wait), or None
+    when val is part of the training split or ``train.eval_every_epoch`` is off."""
+    if "val" in qsets or not tc.eval_every_epoch:
+        return None
+    return _validator(ds, tc, tc.feature_residency, env) if env.is_main else _no_validation
 
 
 def _validation_note(validates: bool, qsets: list[str]) -> str:
