@@ -196,8 +196,8 @@ class FeatureStore:
         ds = self._dataset()
         if self._raw_rows(ds) and out.flags.c_contiguous and out.dtype == np.dtype("<f2"):
             # Each row is one unfiltered chunk holding exactly its little-endian float16
-            # values: copy the chunk's bytes straight into place (4× faster than
-            # read_direct, whose two selections dominate).
+            # values: copy the chunk's bytes straight into place (a fraction of read_direct's
+            # time, whose two selections dominate: benchmarks/RESULTS.md, "Feature loading").
             raw = out.reshape(len(out), -1).view(np.uint8)
             offsets = self._chunk_offsets(ds)
             if offsets is not None:
