@@ -25,8 +25,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from lsat import analyze_plots as plots
+from lsat.data.readers import reader
+from lsat.engine.batches import eval_steps
+from lsat.engine.fit import _build_data, load_run_config
+from lsat.engine.predict import load_checkpoint_model, predict_answers
 from lsat.errors import LsatError
+from lsat.features.inputs import list_inputs
 from lsat.io import write_json_atomic
+from lsat.models.lsat import WindowAttention
+from lsat.models.trar import RoutingBlock
+from lsat.paths import image_dir
 
 if TYPE_CHECKING:
     from lsat.config import DatasetConfig
@@ -38,9 +47,6 @@ class Recorder:
     """Forward hooks collecting router weights, LSAT gates and the image attention."""
 
     def __init__(self, model: nn.Module) -> None:
-        from lsat.models.lsat import WindowAttention
-        from lsat.models.trar import RoutingBlock
-
         self.routing: dict[str, list[np.ndarray]] = defaultdict(list)
         self.gates: dict[str, list[np.ndarray]] = defaultdict(list)
         self.attention: list[np.ndarray] = []
@@ -97,8 +103,6 @@ def recording(model: nn.Module) -> Iterator[Recorder]:
 @torch.no_grad()
 def record(model: nn.Module, data: QAData, device: torch.device, batch_size: int) -> Recorder:
     """Run ``model`` over every example of ``data`` in eval mode, recording as it goes."""
-    from lsat.engine.batches import eval_steps
-
     model.eval()
     with recording(model) as rec:
         for idx in eval_steps(len(data), batch_size):
@@ -121,15 +125,10 @@ def by_type(values: np.ndarray, types: list[str]) -> dict[str, dict[str, Any]]:
 
 def question_types(ds: DatasetConfig) -> dict[int, str]:
     """{val question id: its type}: VQA ``question_type`` (else answer type), CLEVR category."""
-    from lsat.data.readers import reader
-
     return reader(ds.fmt).question_types(ds.raw_dir, "val")
 
 
 def _images(ds: DatasetConfig) -> dict[int, Path]:
-    from lsat.features.inputs import list_inputs
-    from lsat.paths import image_dir
-
     folder = image_dir(ds.raw_dir, ds.format, ds.fmt.image_set("val"))
     if not folder.is_dir():
         return {}
@@ -169,10 +168,6 @@ def analyze_run(
     out: str | Path | None = None,
 ) -> dict[str, Path]:
     """Write the figures and their JSON for one trained run; return {figure: path}."""
-    from lsat import analyze_plots as plots
-    from lsat.engine.fit import _build_data, load_run_config
-    from lsat.engine.predict import load_checkpoint_model
-
     ds, chosen = load_run_config(config, dataset, [], run)
     folder = Path(out) if out else ds.paths.run_dir(split, chosen.id) / "analysis"
     data = _build_data(ds, ["val"], "ram")
@@ -208,8 +203,6 @@ def _examples(
     qids: list[int] | None,
     count: int,
 ) -> list[dict[str, Any]]:
-    from lsat.engine.predict import predict_answers
-
     index = {int(q): i for i, q in enumerate(data.question_ids)}
     wanted = qids or [int(q) for q in data.question_ids[:count]]
     missing = [q for q in wanted if q not in index]

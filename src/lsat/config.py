@@ -24,6 +24,7 @@ from lsat import schema_check
 from lsat.errors import LsatError
 from lsat.formats import Format, format_of
 from lsat.paths import ResultPaths
+from lsat.runs import runs
 from lsat.settings import (
     FeatureSettings,
     Resources,
@@ -199,8 +200,6 @@ class DatasetConfig:
     @property
     def runs(self) -> list[Any]:
         """The runs of each split (:mod:`lsat.runs`): one per sweep combination and seed."""
-        from lsat.runs import runs
-
         return runs(self.train, self.sweep)
 
 

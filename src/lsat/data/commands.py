@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from lsat.config import dataset_config, load_config, validate_config
+
 # lsat.data.demo_files.SPLITS, repeated here so that `lsat --help` does not import Pillow.
 SPLITS = ("train", "vg", "val", "test")
 
@@ -36,7 +38,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _demo_data(args: argparse.Namespace) -> int:
-    from lsat.config import load_config, validate_config
     from lsat.data.demo_files import write_demo
 
     if args.config:
@@ -63,7 +64,6 @@ def _demo_data(args: argparse.Namespace) -> int:
 
 
 def _vocab(args: argparse.Namespace) -> int:
-    from lsat.config import dataset_config, load_config
     from lsat.data.vocab import build
 
     ds = dataset_config(load_config(args.config), args.dataset)

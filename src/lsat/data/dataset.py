@@ -104,8 +104,8 @@ class QADataset(Dataset):
         The disk path's unit of work: each distinct image of the batch read once, in file
         order, straight into ``out`` (a preallocated (B, N, C) float16 array, e.g. pinned
         memory for the GPU copy; a new one when None), and no per-example conversion or
-        collation (4–6× faster than ``__getitem__`` per example, benchmarks/RESULTS.md);
-        the engine converts to float32 on the training device.
+        collation (benchmarks/RESULTS.md, "Feature loading"); the engine converts to float32
+        on the training device.
         """
         idx = np.asarray(indices, dtype=np.int64)
         rows = self.image_row[idx]

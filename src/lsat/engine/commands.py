@@ -10,10 +10,15 @@ exit with 128 + the signal (143 for SIGTERM, 138 for SIGUSR1). ``--nproc N`` (de
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
+from lsat import provenance
+from lsat.errors import LsatError
 from lsat.formats import FORMATS, VQA, format_of
+from lsat.io import read_json, write_json_atomic
+from lsat.recipe import label_metrics
 
 DEFAULT_CONFIG = "config/config.yaml"
 
@@ -141,7 +146,6 @@ def _train(args: argparse.Namespace) -> int:
     from lsat.engine.fit import load_dataset_config, train_run
     from lsat.engine.resume import ResumeMode
     from lsat.engine.trainer import TrainingInterrupted
-    from lsat.errors import LsatError
 
     if args.resume and args.restart:
         raise LsatError("--resume and --restart exclude each other")
@@ -170,7 +174,6 @@ def _train(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from lsat.engine.fit import predict_run, scored_paths
-    from lsat.errors import LsatError
 
     out, metrics_out, split = args.out, None, args.split
     if split is None:
@@ -202,19 +205,13 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    import json
-
-    from lsat import provenance
     from lsat.engine.evaluation import evaluate_files
-    from lsat.io import read_json, write_json_atomic
 
     start = provenance.now()
     metrics = evaluate_files(
         args.questions, args.predictions, args.annotations, args.format, args.eval_version
     )
     if args.split is not None:
-        from lsat.recipe import label_metrics
-
         metrics = label_metrics(metrics, args.split, format_of(args.format).split_parts(args.split))
     if args.out:
         side = provenance.sidecar_path(args.predictions)

@@ -3,11 +3,11 @@
 PyTorch's CPU allocator is glibc ``malloc``, which serves every tensor above its mmap
 threshold (at most 32 MiB) with a fresh ``mmap`` and hands it back on free. A training step
 of the paper model allocates and frees gigabytes of such activations, so each step pays
-hundreds of thousands of page faults (kernel zero-fill, expensive in a VM): 690 k minor faults
-and 1.3× the step time on the 2-core machine (benchmarks/RESULTS.md). Serving everything from
-the heap and never trimming it keeps the pages mapped from one step to the next; the
-process's footprint stays at its peak, which a training process reaches in its first step
-anyway.
+hundreds of thousands of page faults (kernel zero-fill, expensive in a VM), a large share of
+the step (benchmarks/RESULTS.md, "Training throughput, paper configuration"). Serving
+everything from the heap and never trimming it keeps the pages mapped from one step to the
+next; the process's footprint stays at its peak, which a training process reaches in its
+first step anyway.
 """
 
 from __future__ import annotations

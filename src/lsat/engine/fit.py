@@ -17,21 +17,35 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from lsat import provenance
 from lsat.config import DatasetConfig, dataset_config, load_config, parse_override
+from lsat.data.dataset import build_dataset
+from lsat.data.glove import cache_paths, check_glove, vocab_embedding
 from lsat.engine import distributed
+from lsat.engine.batches import BatchSource
 from lsat.engine.cpu import configure_cpu
 from lsat.engine.device import resolve_train
 from lsat.engine.finetune import finetune_config, is_finetune, run_parts
 from lsat.engine.finetune import start_note as finetune_start_note
 from lsat.engine.hooks import hooks_from_env
 from lsat.engine.layout import RunLayout
+from lsat.engine.predict import (
+    load_checkpoint_model,
+    predict_answers,
+    val_evaluator,
+    write_predictions,
+)
 from lsat.engine.report import run_facts
+from lsat.engine.results import check_full_test
 from lsat.engine.resume import ResumeMode, check_mode
 from lsat.engine.runlock import run_lock
 from lsat.engine.trainer import TrainSpec, seed_everything, train
 from lsat.errors import LsatError
 from lsat.io import parsed_once
+from lsat.models import build_model_for_data
 from lsat.models.official import list_digests
+from lsat.models.trar import set_eval_gumbel
+from lsat.provenance import now
 from lsat.runs import Run
 from lsat.runs import find as find_run
 from lsat.settings import TrainSettings, as_plain, weight_settings
@@ -93,8 +107,6 @@ def run_provenance(
     ds: DatasetConfig, qsets: list[str], device: Any, extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Provenance of a run reading question sets ``qsets`` (see :mod:`lsat.provenance`)."""
-    from lsat import provenance
-
     data: list[Path | None] = []
     image_sets: list[str] = []
     for qset in qsets:
@@ -121,8 +133,6 @@ def qsets_order(ds: DatasetConfig) -> Any:
 
 
 def _build_data(ds: DatasetConfig, qsets: list[str], residency: str) -> QADataset:
-    from lsat.data.dataset import build_dataset
-
     return build_dataset(
         ds,
         qsets,
@@ -136,8 +146,6 @@ def _pretrained(ds: DatasetConfig) -> tuple[Any, str]:
     glove = ds.vocab.glove
     if not glove:
         return None, "word embeddings: random init (vocab.glove not set)"
-    from lsat.data.glove import cache_paths, vocab_embedding
-
     emb, cached = vocab_embedding(glove, ds.paths.vocab)
     how = f"cached in {cache_paths(ds.paths.vocab)[0]}" if cached else "parsed, now cached"
     return torch.from_numpy(emb), f"word embeddings: GloVe {glove} ({how})"
@@ -196,9 +204,6 @@ def _train_in_env(
     resume: ResumeMode,
     start: tuple[Path, int] | None = None,
 ) -> dict[str, Any]:
-    from lsat.data.glove import check_glove
-    from lsat.models import build_model_for_data
-
     check_glove(ds.vocab.glove)  # before minutes of data loading
     tc = resolve_train(ds.train, env.device)
     configure_cpu(tc.cpu_threads, env.device)
@@ -296,9 +301,6 @@ def _validator(
     With ``gpu`` residency the val bank is uploaded on the first validation and stays on
     the device for the rest of the run (not re-uploaded every epoch).
     """
-    from lsat.engine.batches import BatchSource
-    from lsat.engine.predict import predict_answers, val_evaluator
-
     val_res = "ram" if residency == "gpu" and env.device.type != "cuda" else residency
     val_set = _build_data(ds, ["val"], val_res)
     score = val_evaluator(ds)
@@ -334,8 +336,6 @@ def predict_run(
 
     Val predictions and metrics written into the run folder (the default paths) hold its
     lock, so they never mix with a training writing there."""
-    from lsat.provenance import now
-
     start = now()
     if on not in ("val", "test"):
         raise LsatError(f"--on {on!r}: expected val or test")
@@ -364,21 +364,15 @@ def _predict(
     run_id: str,
     gumbel: tuple[float, int] | None = None,
 ) -> dict[str, Any]:
-    from lsat.engine.predict import load_checkpoint_model, predict_answers, write_predictions
-
     device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
     configure_cpu(ds.train.cpu_threads, device)
     residency = ds.train.feature_residency
     if residency == "gpu" and device.type != "cuda":
         residency = "ram"
     if on == "test":  # the result file is a full submission
-        from lsat.engine.results import check_full_test
-
         check_full_test(ds.fmt, ds.fmt.question_file(ds.raw_dir, "test"))
     data = _build_data(ds, [on], residency)
     model, meta = load_checkpoint_model(path, ds, data, device)
-    from lsat.engine.batches import BatchSource
-
     kwargs = {
         "batch_size": ds.train.batch_size,
         # One source for both passes: a `gpu` bank is uploaded once (its host copy is freed).
@@ -391,8 +385,6 @@ def _predict(
         noisy = (*gumbel, _gumbel_answers(model, data, device, gumbel, kwargs))
     out_path = Path(out) if out else None
     metrics_path = Path(metrics_out) if metrics_out else None
-    from lsat import provenance
-
     model_info = {
         "model_file": str(path),
         "model_sha256": provenance.sha256_file(path),
@@ -414,9 +406,6 @@ def _gumbel_answers(
     kw: dict[str, Any],
 ) -> dict[int, str]:
     """Answers under the official noisy test of hard routing (seeded Gumbel noise at τ)."""
-    from lsat.engine.predict import predict_answers
-    from lsat.models.trar import set_eval_gumbel
-
     tau, seed = gumbel
     if set_eval_gumbel(model, tau) == 0:
         raise LsatError(

@@ -17,6 +17,7 @@ from pathlib import Path
 from lsat.config import DatasetConfig
 from lsat.data.glove import GLOVE_URL
 from lsat.errors import LsatError
+from lsat.features.commands import expected_settings
 from lsat.paths import image_dir
 
 
@@ -53,7 +54,6 @@ def plan(ds: DatasetConfig, image_sets: list[str]) -> list[tuple[str, list[str],
 def _check_features(ds: DatasetConfig, image_set: str) -> None:
     """An existing feature file must have been made with the config's features settings
     (what ``lsat extract`` checks before it keeps a file): one error naming it otherwise."""
-    from lsat.features.commands import expected_settings
     from lsat.features.extract import is_complete
 
     is_complete(ds.paths.features(image_set), expected_settings(ds.features))

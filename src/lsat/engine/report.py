@@ -14,6 +14,7 @@ from typing import Any
 from lsat.engine.layout import RunLayout
 from lsat.formats import breakdown
 from lsat.io import atomic_path, write_json_atomic, write_text_atomic
+from lsat.provenance import device_name
 from lsat.settings import TrainSettings
 
 
@@ -49,8 +50,6 @@ def precision_note(amp: str, device_type: str) -> str:
 
 def run_facts(model: Any, train: TrainSettings, world: int, device: Any) -> list[str]:
     """The lines a log reader needs first: parameters, device, precision, effective batch."""
-    from lsat.provenance import device_name
-
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     batch, accu = train.batch_size, train.grad_accu_steps

@@ -33,6 +33,7 @@ import contextlib
 import inspect
 import math
 import os
+import random
 import signal
 import time
 from collections.abc import Callable, Iterable
@@ -103,8 +104,6 @@ class TrainSpec:
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
-    import random
-
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -126,8 +125,9 @@ def loss_fn(kind: str, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> 
 
 
 def _autocast(amp: str, device: torch.device) -> contextlib.AbstractContextManager[Any]:
-    """bf16 autocast on CUDA and on CPUs (AMX/AVX-512 bf16 make it 2× faster there); fp16
-    only on CUDA, where the grad scaler runs."""
+    """bf16 autocast on CUDA and on CPUs (faster where they have AMX or AVX-512 bf16:
+    benchmarks/RESULTS.md, "Training throughput, paper configuration (Sapphire Rapids)");
+    fp16 only on CUDA, where the grad scaler runs."""
     dtype = autocast_dtype(amp, device)
     if dtype is None:
         return contextlib.nullcontext()
@@ -198,8 +198,8 @@ class Trainer:
             lr=self.cfg.lr_base,
             betas=self.cfg.opt_betas,
             eps=self.cfg.opt_eps,
-            # One fused kernel per step instead of ~10 passes over 50M+ parameters: 1.8–6.7× faster
-            # on the 2-core CPU (benchmarks/RESULTS.md); the same Adam arithmetic.
+            # One fused kernel per step instead of ~10 passes over 50M+ parameters, the same
+            # Adam arithmetic (benchmarks/RESULTS.md, "Optimizer step").
             fused=True,
         )
         self.scaler = torch.amp.GradScaler(

@@ -12,7 +12,10 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lsat.config import dataset_config, load_config, validate_config
 from lsat.errors import LsatError
+from lsat.io import write_json_atomic
+from lsat.paths import image_dir
 
 if TYPE_CHECKING:
     from lsat.features.backends import Backend
@@ -72,9 +75,6 @@ _FLAGS = ("backend", "grid", "cell_pixels", "coords", "export_model", "preproces
 def resolve(args: argparse.Namespace) -> tuple[FeatureSettings, str, str]:
     """(settings, input, output) of one extraction: config values (or schema defaults)
     with the explicit flags applied."""
-    from lsat.config import dataset_config, load_config, validate_config
-    from lsat.paths import image_dir
-
     if args.config:
         cfg = load_config(args.config)
         ds = dataset_config(cfg, args.dataset or cfg["default_dataset"])
@@ -173,7 +173,6 @@ def run_extract(args: argparse.Namespace) -> int:
 
 def run_compare(args: argparse.Namespace) -> int:
     from lsat.features.compare import compare, report
-    from lsat.io import write_json_atomic
 
     result = compare(args.a, args.b, args.limit)
     print(report(result))
