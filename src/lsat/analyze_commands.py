@@ -22,7 +22,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``lsat analyze`` to the command line."""
     p = subparsers.add_parser(
         "analyze", help="TRAR routing, LSAT gates and image attention figures of a trained run"

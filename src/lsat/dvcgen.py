@@ -55,7 +55,9 @@ def _feature_source(ds: DatasetConfig, image_set: str) -> list[str]:
     return sources
 
 
-def _stage(cmd: str, deps: list[str], params: list[str] | None = None, **rest: Any) -> dict:
+def _stage(
+    cmd: str, deps: list[str], params: list[str] | None = None, **rest: Any
+) -> dict[str, Any]:
     stage: dict[str, Any] = {"cmd": cmd, "deps": [*deps, CODE]}
     # DVC refuses a params key the file lacks: only keys written in config.yaml (_PRESENT).
     present = [k for k in params or [] if _has_key(_PRESENT, k)]
@@ -262,7 +264,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``lsat dvc-yaml`` to the command line."""
     p = subparsers.add_parser(
         "dvc-yaml", help="write (or --check) dvc.yaml for every configured dataset and run"

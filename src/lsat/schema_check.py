@@ -83,7 +83,9 @@ def _check_scalar(value: Any, schema: dict[str, Any], path: list[Any]) -> None:
             raise SchemaError(path, f"{value!r} is greater than the maximum of {schema['maximum']}")
 
 
-def _check_object(value: dict, schema: dict, root: dict, path: list[Any]) -> None:
+def _check_object(
+    value: dict[str, Any], schema: dict[str, Any], root: dict[str, Any], path: list[Any]
+) -> None:
     props = schema.get("properties", {})
     for name, sub in props.items():
         if "default" in sub and name not in value:

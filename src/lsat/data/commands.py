@@ -10,7 +10,7 @@ from lsat.config import dataset_config, load_config, validate_config
 SPLITS = ("train", "vg", "val", "test")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add this package's subcommands to ``lsat``."""
     demo = subparsers.add_parser(
         "demo-data",

@@ -28,7 +28,7 @@ from lsat.errors import LsatError
 RESIDENCIES = ("disk", "ram", "gpu")
 
 
-class QADataset(Dataset):
+class QADataset(Dataset[dict[str, np.ndarray | np.int64]]):
     """Questions, answer targets and the rows of their images' features (see the docs).
 
     ``image_row`` indexes a bank of the distinct images the questions use; with residency

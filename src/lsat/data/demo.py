@@ -17,6 +17,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 COLORS = {
     "red": (220, 40, 40),
@@ -54,7 +55,7 @@ class DemoQuestion:
     question: str
     answer: str
     answer_type: str  # yes/no, number, other
-    program: list[dict]
+    program: list[dict[str, Any]]
 
 
 def make_scene(rng: random.Random) -> list[Obj]:
@@ -74,7 +75,7 @@ class _Prog:
     """Builds a CLEVR v1.0 program (list of {function, inputs, value_inputs})."""
 
     def __init__(self) -> None:
-        self.steps: list[dict] = []
+        self.steps: list[dict[str, Any]] = []
 
     def add(self, function: str, inputs: list[int] | None = None, *values: str) -> int:
         if inputs is None:

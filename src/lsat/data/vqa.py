@@ -101,7 +101,7 @@ def _check_annotation(item: object, i: int, p: Path) -> None:
     require(item, "answer_type", str, p, where)
 
 
-def read_annotations(path: str | Path) -> dict[int, dict]:
+def read_annotations(path: str | Path) -> dict[int, dict[str, Any]]:
     """Annotations of a VQA annotation file keyed by question id, each item checked.
 
     Well-formed items take a fast path (VQA-v2 val has 2.1 M answers to check); any other
@@ -109,7 +109,7 @@ def read_annotations(path: str | Path) -> dict[int, dict]:
     """
     p = Path(path)
     items = top_list(read_json(p, "VQA annotation file"), "annotations", p)
-    out: dict[int, dict] = {}
+    out: dict[int, dict[str, Any]] = {}
     for i, item in enumerate(items):
         if not _well_formed(item):
             _check_annotation(item, i, p)
@@ -141,7 +141,7 @@ def read_question_images(path: str | Path) -> dict[int, int]:
 
 
 def check_same_questions(
-    images: dict[int, int], annotations: dict[int, dict], qpath: Path, apath: Path
+    images: dict[int, int], annotations: dict[int, dict[str, Any]], qpath: Path, apath: Path
 ) -> None:
     """Both files describe the same question ids, each on the same image (as
     :func:`attach_annotations` requires, with its messages)."""
@@ -162,7 +162,7 @@ def check_same_questions(
 
 
 def attach_annotations(
-    questions: list[Question], annotations: dict[int, dict], qpath: Path, apath: Path
+    questions: list[Question], annotations: dict[int, dict[str, Any]], qpath: Path, apath: Path
 ) -> list[Question]:
     """Fill each question's answers; both files must describe the same question ids."""
     by_id = {q.qid: q for q in questions}

@@ -43,7 +43,7 @@ PREFETCH_BATCHES = 4
 UPLOAD_CHUNK = 256 * 2**20
 
 
-class BatchReads(Dataset):
+class BatchReads(Dataset[dict[str, np.ndarray]]):
     """A view of a dataset whose item ``idx`` (an index array) is the whole batch."""
 
     def __init__(self, dataset: QAData) -> None:

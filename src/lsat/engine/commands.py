@@ -23,7 +23,7 @@ from lsat.recipe import label_metrics
 DEFAULT_CONFIG = "config/config.yaml"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add this package's subcommands to ``lsat``."""
     _add_train(subparsers)
     _add_predict(subparsers)
@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_validate_result(subparsers)
 
 
-def _add_train(subparsers: argparse._SubParsersAction) -> None:
+def _add_train(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("train", help="train a model on a training split")
     _common(p)
     p.add_argument("--resume", action="store_true", help="require a checkpoint to resume")
@@ -40,7 +40,7 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_train)
 
 
-def _add_predict(subparsers: argparse._SubParsersAction) -> None:
+def _add_predict(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("predict", help="predict val or test answers with a trained model")
     _common(p, split_required=False)
     p.add_argument("--on", required=True, choices=("val", "test"))
@@ -67,7 +67,7 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_predict)
 
 
-def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
+def _add_evaluate(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("evaluate", help="VQA/CLEVR accuracy of a predictions file")
     p.add_argument("--questions", required=True, type=Path)
     p.add_argument("--annotations", type=Path, default=None)
@@ -90,7 +90,7 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_evaluate)
 
 
-def _add_validate_result(subparsers: argparse._SubParsersAction) -> None:
+def _add_validate_result(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("validate-result", help="check a result file before uploading it")
     p.add_argument("--result", required=True, type=Path)
     p.add_argument("--questions", required=True, type=Path, help="the test question file")

@@ -102,7 +102,9 @@ def paused_gc() -> Iterator[None]:
 class Scorer(Protocol):
     """A format's official metric over a fixed question set (its answers read once)."""
 
-    def __call__(self, predictions: dict[int, str], source: str = "val predictions") -> dict:
+    def __call__(
+        self, predictions: dict[int, str], source: str = "val predictions"
+    ) -> dict[str, Any]:
         """Overall and per-type accuracy (%), as ``lsat evaluate`` writes it."""
         ...
 
@@ -117,7 +119,9 @@ class ExactMatch:
     def __init__(self, questions: list[Question]):
         self.questions = questions
 
-    def __call__(self, predictions: dict[int, str], source: str = "val predictions") -> dict:
+    def __call__(
+        self, predictions: dict[int, str], source: str = "val predictions"
+    ) -> dict[str, Any]:
         return clevr_accuracy(self.questions, predictions, source)
 
     def per_question(self, predictions: dict[int, str], source: str) -> dict[int, float]:
@@ -127,10 +131,12 @@ class ExactMatch:
 class Consensus:
     """VQA: the official consensus of ten human answers, in evaluation ``version``."""
 
-    def __init__(self, annotations: dict[int, dict], version: str):
+    def __init__(self, annotations: dict[int, dict[str, Any]], version: str):
         self.annotations, self.version = annotations, version
 
-    def __call__(self, predictions: dict[int, str], source: str = "val predictions") -> dict:
+    def __call__(
+        self, predictions: dict[int, str], source: str = "val predictions"
+    ) -> dict[str, Any]:
         return vqa_accuracy(self.annotations, predictions, source, self.version)
 
     def per_question(self, predictions: dict[int, str], source: str) -> dict[int, float]:

@@ -20,6 +20,9 @@ from lsat.errors import LsatError
 from lsat.features.commands import expected_settings
 from lsat.paths import image_dir
 
+# (what, lsat arguments, the inputs it reads: (file, what it is)) of one missing step.
+Step = tuple[str, list[str], list[tuple[Path, str]]]
+
 
 def _feature_sources(ds: DatasetConfig, image_set: str) -> list[tuple[Path, str]]:
     backend = ds.features.backend
@@ -33,9 +36,9 @@ def _feature_sources(ds: DatasetConfig, image_set: str) -> list[tuple[Path, str]
     return out
 
 
-def plan(ds: DatasetConfig, image_sets: list[str]) -> list[tuple[str, list[str], list]]:
+def plan(ds: DatasetConfig, image_sets: list[str]) -> list[Step]:
     """(what, lsat arguments, inputs it reads) of each missing step, in order."""
-    steps: list[tuple[str, list[str], list]] = []
+    steps: list[Step] = []
     raw = ds.fmt.described_raw_files(ds.raw_dir, ds.fmt.needed_qsets(ds.train.splits))
     if ds.demo and not all(p.is_file() for p, _ in raw):
         steps.append(("the demo world", ["demo-data"], []))

@@ -64,7 +64,7 @@ def _full(text: str) -> str:
     return process_digit_article(process_punctuation(text))
 
 
-class _Memo(dict):
+class _Memo(dict[str, str]):
     """``memo[text]`` is ``fn(text)``, computed on first use (a C-speed lookup after)."""
 
     def __init__(self, fn: Callable[[str], str]) -> None:

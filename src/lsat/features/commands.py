@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 BACKENDS = ("pixels", "npy", "npz", "export")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add this package's subcommands to ``lsat``."""
     p = subparsers.add_parser(
         "extract",
