@@ -191,7 +191,7 @@ def test_prediction_runs_under_inference_mode_with_the_resolved_amp_and_a_kept_s
 
 
 def test_validation_makes_its_val_source_once(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from lsat.engine import batches, fit, predict
+    from lsat.engine import fit
 
     made: list[str] = []
 
@@ -200,9 +200,9 @@ def test_validation_makes_its_val_source_once(monkeypatch) -> None:  # type: ign
             made.append(args[1])
             super().__init__(*args, **kw)
 
-    monkeypatch.setattr(batches, "BatchSource", CountingSource)
+    monkeypatch.setattr(fit, "BatchSource", CountingSource)
     monkeypatch.setattr(fit, "_build_data", lambda ds, qsets, residency: FakeQA(n=20))
-    monkeypatch.setattr(predict, "val_evaluator", lambda ds: lambda preds: {"n": len(preds)})
+    monkeypatch.setattr(fit, "val_evaluator", lambda ds: lambda preds: {"n": len(preds)})
     tc = train_cfg(batch_size=8, num_workers=0, amp="none")
     validate = fit._validator(None, tc, "gpu", DistEnv())  # gpu on a CPU: validated from ram
     assert validate(TinyNet()) == {"n": 20}
