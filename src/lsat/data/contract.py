@@ -8,7 +8,7 @@ misspelt or missing attribute on either side).
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -46,3 +46,34 @@ class QAData(Protocol):
     def feature_bank(self) -> np.ndarray:
         """All features (M, N, C) float16, indexed by ``image_row``."""
         ...
+
+
+class ReadsInto(QAData, Protocol):
+    """A dataset whose ``read_batch`` also fills a preallocated (B, N, C) float16 ``out``."""
+
+    @property
+    def feature_shape(self) -> tuple[int, int]:
+        """(N, C): the row shape of ``out``."""
+        ...
+
+    def read_batch(
+        self, indices: np.ndarray, out: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]: ...
+
+
+class BankRows(QAData, Protocol):
+    """A dataset that reads rows of its bank into a buffer (the ``gpu`` chunked upload)."""
+
+    @property
+    def bank_shape(self) -> tuple[int, int, int]:
+        """(M, N, C) of :meth:`feature_bank`, known without loading it."""
+        ...
+
+    def read_bank_rows(self, start: int, stop: int, out: np.ndarray) -> None: ...
+
+
+if TYPE_CHECKING:  # the engine reaches these members through a cast: mypy checks them here
+    from lsat.data.dataset import QADataset
+
+    def _conforms(d: QADataset) -> tuple[ReadsInto, BankRows]:
+        return d, d

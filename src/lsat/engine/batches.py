@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from lsat.data.contract import QAData
+from lsat.data.contract import BankRows, QAData, ReadsInto
 from lsat.data.memory import fits_on_device
 from lsat.engine.prefetch import prefetched
 from lsat.errors import LsatError
@@ -97,7 +97,7 @@ def _gather(src: torch.Tensor, index: torch.Tensor, pin: bool) -> torch.Tensor:
     return torch.index_select(src, 0, index, out=out)
 
 
-def _bank_tensor(dataset: Any, residency: str, device: torch.device) -> torch.Tensor:
+def _bank_tensor(dataset: QAData, residency: str, device: torch.device) -> torch.Tensor:
     """The dataset's float16 bank as a tensor: shared with the host array for ``ram``; for
     ``gpu`` uploaded in chunks (:func:`upload_bank`) when the dataset reads bank rows
     (``read_bank_rows``), else uploaded whole and the host copy dropped."""
@@ -105,7 +105,7 @@ def _bank_tensor(dataset: Any, residency: str, device: torch.device) -> torch.Te
     shape = getattr(dataset, "bank_shape", None)
     if residency == "gpu" and shape is not None and hasattr(dataset, "read_bank_rows"):
         if fits_on_device(2 * int(np.prod(shape)), device, fallback):
-            return upload_bank(dataset, tuple(shape), device)
+            return upload_bank(cast(BankRows, dataset), tuple(shape), device)
         return torch.from_numpy(np.ascontiguousarray(dataset.feature_bank()))
     host = torch.from_numpy(np.ascontiguousarray(dataset.feature_bank()))
     if residency != "gpu" or not fits_on_device(
@@ -113,13 +113,14 @@ def _bank_tensor(dataset: Any, residency: str, device: torch.device) -> torch.Te
     ):
         return host
     bank = host.to(device)
-    if hasattr(dataset, "release_bank"):
-        dataset.release_bank()
+    release = getattr(dataset, "release_bank", None)
+    if release is not None:
+        release()
     return bank
 
 
 def upload_bank(
-    dataset: Any, shape: tuple[int, ...], device: torch.device, chunk_bytes: int | None = None
+    dataset: BankRows, shape: tuple[int, ...], device: torch.device, chunk_bytes: int | None = None
 ) -> torch.Tensor:
     """The (M, N, C) float16 bank allocated on ``device`` and filled chunk by chunk.
 
@@ -151,7 +152,7 @@ def upload_bank(
     return bank
 
 
-def _read_ahead(dataset: Any, pin: bool, idx: np.ndarray) -> dict[str, torch.Tensor]:
+def _read_ahead(dataset: QAData, pin: bool, idx: np.ndarray) -> dict[str, torch.Tensor]:
     """One batch for the read-ahead thread: features read straight into a new (pinned, for
     a GPU) float16 tensor when the dataset can (``feature_shape``), so no copy follows the
     read (``pin_memory()`` of the read batch was a second 16 MB copy per batch of 64).
@@ -160,11 +161,12 @@ def _read_ahead(dataset: Any, pin: bool, idx: np.ndarray) -> dict[str, torch.Ten
     idx = np.asarray(idx, dtype=np.int64)
     shape = getattr(dataset, "feature_shape", None)
     feats = None
+    batch: dict[str, np.ndarray | torch.Tensor]
     if shape is None:  # a dataset that allocates its own batches
-        batch = dataset.read_batch(idx)
+        batch = dict(dataset.read_batch(idx))
     else:
         feats = torch.empty((len(idx), *shape), dtype=torch.float16, pin_memory=pin)
-        batch = dataset.read_batch(idx, out=feats.numpy())
+        batch = dict(cast(ReadsInto, dataset).read_batch(idx, out=feats.numpy()))
         batch["img_feat"] = feats  # the tensor read_batch filled: pinned already
     tensors = {
         k: v if isinstance(v, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(v))
