@@ -176,6 +176,21 @@ def test_default_target_jobs(project):
     }
 
 
+def test_shipped_demo_trains_one_run_and_writes_the_result_from_its_fine_tune(tmp_path):
+    """`make demo`'s DAG (the repository's config): one training run (train), the fine-tune
+    on train+val writes the result file; no second 40-epoch run on train+val."""
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    project = make_project(tmp_path / "p", cfg)
+    out = text(snakemake(project, "-n", "--quiet", "rules"))
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
+    assert counts["train"] == "1" and counts["finetune"] == "1" and counts["total"] == "12"
+    jobs = snakemake_jobs(project)
+    trains = [c for c in jobs if c.startswith("lsat train ")]
+    assert sorted(c.split("--split ")[1] for c in trains) == ["finetune", "train"]
+    test = [c for c in jobs if c.startswith("lsat predict ") and "--on test" in c]
+    assert test and all("--split finetune" in c for c in test)
+
+
 def test_gpus_become_resources_and_ddp(tmp_path):
     cfg = tiny_config()
     cfg["datasets"]["demo"]["resources"] = {"gpu": 2, "cpus": 4, "mem_mb": 3000, "runtime": 7}
