@@ -13,7 +13,7 @@ scoring in :mod:`lsat.engine.evaluation`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,20 +77,18 @@ class Format:
         return (image_set,) if image_set else self.fit_image_sets
 
     def check_qset(self, qset: str) -> str:
-        if qset not in self.question_sets:
-            raise LsatError(
-                f"unknown question set {qset!r} for the {self.name} format: expected one of "
-                f"{', '.join(self.question_sets)}"
-            )
-        return qset
+        return self._one_of("question set", qset, self.question_sets)
 
     def check_image_set(self, image_set: str) -> str:
-        if image_set not in self.image_sets:
+        return self._one_of("image set", image_set, self.image_sets)
+
+    def _one_of(self, kind: str, value: str, known: Collection[str]) -> str:
+        if value not in known:
             raise LsatError(
-                f"unknown image set {image_set!r} for the {self.name} format: expected one of "
-                f"{', '.join(self.image_sets)}"
+                f"unknown {kind} {value!r} for the {self.name} format: expected one of "
+                f"{', '.join(known)}"
             )
-        return image_set
+        return value
 
     def split_parts(self, split: str) -> list[str]:
         """``'train+val+vg'`` → ``['train', 'val', 'vg']``, checking the name."""
