@@ -30,18 +30,9 @@ import yaml
 from lsat.cli import main as lsat
 from lsat.engine import checkpoint
 
-NET = {
-    "layer": 2,
-    "hidden_size": 64,
-    "ff_size": 128,
-    "multi_head": 4,
-    "flat_mlp_size": 64,
-    "flat_out_size": 128,
-    "word_embed_size": 32,
-    "dropout_r": 0.0,
-    "img_scale": 4,
-    "orders": [0, 1, 2],
-}
+# The demo network of config/config.yaml, read from there so the two cannot drift apart.
+SHIPPED_CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
+NET = yaml.safe_load(SHIPPED_CONFIG.read_text())["datasets"]["demo"]["model"]["options"]
 TRAIN = ["--dataset", "demo", "--split", "train"]
 TINY_NET = {**NET, "layer": 1, "hidden_size": 16, "ff_size": 32, "flat_out_size": 32}
 
