@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from lsat.models.kernels import softmax_last
 from lsat.models.layers import (
     AttFlat,
     LayerNorm,
@@ -106,3 +107,22 @@ def test_auto_backend_is_explicit_on_cpu_and_sdpa_elsewhere() -> None:
     assert uses_sdpa("sdpa", q) and not uses_sdpa("explicit", q.to("meta"))
     with pytest.raises(ValueError, match="attention backend 'fast'"):
         set_attention_backend(MHAtt(8, 2, 0.0), "fast")
+
+
+@pytest.mark.parametrize("width", [1, 5, 11, 14, 15, 16, 17, 64])
+def test_softmax_last_matches_torch_forward_and_backward(width: int) -> None:
+    """The −inf padding of short CPU rows gives torch's softmax and its gradient (a few ulps)."""
+    g = torch.Generator().manual_seed(width)
+    x = (torch.randn(3, 4, 6, width, generator=g) * 5).requires_grad_()
+    with torch.no_grad():
+        x[0, 0, 0] = -1e9  # a fully masked row (−1e9 filled): uniform, as with torch
+        x[0, 0, 1, 0] = -1e9
+    upstream = torch.randn(x.shape, generator=g)
+    ours = softmax_last(x)
+    (grad_ours,) = torch.autograd.grad(ours, x, upstream)
+    ref = torch.softmax(x, dim=-1)
+    (grad_ref,) = torch.autograd.grad(ref, x, upstream)
+    assert ours.shape == ref.shape
+    torch.testing.assert_close(ours, ref, rtol=0, atol=5e-7)
+    torch.testing.assert_close(grad_ours, grad_ref, rtol=0, atol=1e-6)
+    torch.testing.assert_close(ours[0, 0, 0], torch.full((width,), 1 / width))

@@ -1,4 +1,4 @@
-"""The CPU kernels the layers call: a cheap dropout mask and LayerNorm statistics.
+"""The CPU kernels the layers call: a cheap dropout mask, LayerNorm statistics and softmax.
 
 The layers (:mod:`lsat.models.layers`) keep the reference math readable; what here is faster
 than torch's obvious call on CPU gives the same numbers in distribution (dropout) or within
@@ -16,6 +16,11 @@ own fused random numbers) and when :data:`FAST_CPU_DROPOUT` is switched off, it 
 
 **LayerNorm statistics.** The unbiased std from a sum of squares of the centred values:
 ``torch.std`` runs a Welford kernel that is much slower than a sum on CPU.
+
+**Softmax over few keys.** torch's CPU softmax over a last dimension shorter than 16 (the
+question's 14 tokens in the papers, 11 in the demo) is 4–5× slower, forward and backward,
+than over 16 of them. The short rows are padded with −inf to 16 columns and sliced back:
+the padding leaves each row's maximum unchanged and adds exp(−inf) = 0 to its sum.
 """
 
 from __future__ import annotations
@@ -105,3 +110,16 @@ def centred_std(x: Tensor) -> tuple[Tensor, Tensor]:
     centred = x - x.mean(-1, keepdim=True)
     std = centred.square().sum(-1, keepdim=True).div(x.shape[-1] - 1).sqrt()
     return centred, std
+
+
+# Rows shorter than this take torch's slow CPU softmax path (benchmarks/RESULTS.md).
+SOFTMAX_MIN_WIDTH = 16
+
+
+def softmax_last(x: Tensor) -> Tensor:
+    """``torch.softmax(x, -1)``; short CPU rows padded to 16 (see the module docstring)."""
+    width = x.shape[-1]
+    if width >= SOFTMAX_MIN_WIDTH or x.device.type != "cpu" or torch.compiler.is_compiling():
+        return torch.softmax(x, dim=-1)
+    padded = F.pad(x, (0, SOFTMAX_MIN_WIDTH - width), value=float("-inf"))
+    return torch.softmax(padded, dim=-1)[..., :width]

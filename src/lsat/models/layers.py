@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lsat.models.kernels import centred_std, dropout, relu_dropout
+from lsat.models.kernels import centred_std, dropout, relu_dropout, softmax_last
 
 MASK_VALUE = -1e9
 ATTENTION_BACKENDS = ("auto", "sdpa", "explicit")
@@ -146,7 +146,7 @@ def masked_attention(
     if not uses_sdpa(backend, q):
         scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
         scores = scores.masked_fill(mask, mask_value(scores.dtype))
-        return dropout(torch.softmax(scores, dim=-1), dropout_p, training=dropout_p > 0) @ v
+        return dropout(softmax_last(scores), dropout_p, training=dropout_p > 0) @ v
     full = mask.all(dim=-1, keepdim=True)
     if q.device.type == "cpu" and not torch.compiler.is_compiling() and not full.any():
         # The usual case; on CPU the check costs no device sync.
