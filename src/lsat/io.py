@@ -95,9 +95,13 @@ def _umask() -> int:
 
 
 def write_json_atomic(path: str | os.PathLike[str], obj: Any, indent: int | None = 2) -> None:
-    """Serialise ``obj`` as JSON to ``path`` atomically."""
+    """Serialise ``obj`` as JSON to ``path`` atomically.
+
+    ``json.dumps``, not ``json.dump``: only the former uses the C encoder (for ``indent``
+    None), several times faster on the demo world's and result files' large lists.
+    """
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=indent)
+        f.write(json.dumps(obj, indent=indent))
         f.write("\n")
         f.flush()
         os.fsync(f.fileno())

@@ -2,17 +2,20 @@
 
 import collections
 import json
+import random
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from lsat.cli import main
 from lsat.data import clevr, vqa
 from lsat.data.answers import answer_counts, prep_answer
-from lsat.data.demo import BACKGROUND
+from lsat.data.demo import BACKGROUND, make_questions, make_scene
 from lsat.data.demo_files import write_demo
+from lsat.data.tokens import tokenize
 from lsat.errors import LsatError
 from lsat.features.backends import PixelsBackend
 from lsat.paths import image_dir
@@ -137,3 +140,16 @@ def test_image_pixels_are_never_all_zero(demo, grid):
     feats = backend.compute([backend.read(p) for p in paths], paths)
     assert feats.shape == (len(paths), grid * grid, 3 * 8 * 8)
     assert (np.abs(feats.astype(np.float32)).sum(-1) > 0).all()
+
+
+def test_demo_max_token_is_the_longest_demo_question():
+    """The demo config's ``vocab.max_token`` fits every template exactly: no question is
+    truncated, and no step pads every question (the longest-worded scenes are all drawn)."""
+    config = yaml.safe_load((Path(__file__).parents[2] / "config" / "config.yaml").read_text())
+    rng = random.Random(0)
+    longest = max(
+        len(tokenize(q.question))
+        for _ in range(3000)
+        for q in make_questions(make_scene(rng), rng, 10)
+    )
+    assert config["datasets"]["demo"]["vocab"]["max_token"] == longest
