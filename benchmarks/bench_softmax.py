@@ -45,10 +45,11 @@ def kernel_ms(width: int, reps: int = 100) -> tuple[float, float]:
     return times[0], times[1]
 
 
-def training_step(batch: int, tokens: int, cells: int, channels: int, **options: Any):
+def training_step(
+    batch: int, tokens: int, cells: int, channels: int, answers: int, **options: Any
+) -> Callable[[], None]:
     """A TRAR training step on random inputs (each question padded after 9 words)."""
     torch.manual_seed(0)
-    answers = 19 if channels < 1000 else 3129
     model = build_model(
         "trar", format="vqa", token_size=42, answer_size=answers, img_feat_size=channels, **options
     ).train()
@@ -107,10 +108,10 @@ def main() -> None:
         slow, fast = kernel_ms(width)
         print(f"softmax fwd+bwd (256, 4, 16, {width}): torch {slow:.2f} ms, padded {fast:.2f} ms")
     demo = yaml.safe_load(CONFIG.read_text())["datasets"]["demo"]["model"]["options"]
-    step = training_step(256, 11, 16, 194, **demo)
+    step = training_step(256, 11, 16, 194, 19, **demo)
     compare("demo TRAR step (batch 256, 11 tokens)", step, 256, 12, args.rounds)
     if args.paper:
-        step = training_step(64, 14, 64, 2048)
+        step = training_step(64, 14, 64, 2048, 3129)
         compare("paper TRAR step (batch 64, 14 tokens, 8x8x2048)", step, 64, 2, args.rounds)
 
 
