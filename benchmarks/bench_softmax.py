@@ -3,7 +3,8 @@
 torch's CPU softmax over a last dimension shorter than 16 is several times slower than over
 16, forward and backward; ``softmax_last`` pads such rows with −inf to 16 columns. This
 prints (1) the kernel alone, forward + backward, per key count, and (2) whole TRAR training
-steps (forward, backward, fused Adam) of the demo network (batch 256, 11 tokens) and, with
+steps (forward, backward, fused Adam) of the demo network (the config's batch, cells and
+options, 11 tokens) and, with
 ``--paper``, of the paper configuration (batch 64, 14 tokens; minutes on a CPU), with
 ``kernels.SOFTMAX_MIN_WIDTH`` switched between 0 (torch's softmax everywhere) and 16 in
 alternating rounds of one process, so that the ratio is measured on the same machine state.
@@ -70,6 +71,14 @@ def training_step(
     return step
 
 
+def demo_network() -> tuple[int, int, dict[str, Any]]:
+    """The demo config's batch size, feature channels and model options."""
+    demo = yaml.safe_load(CONFIG.read_text())["datasets"]["demo"]
+    feats = demo["features"]
+    channels = 3 * feats["cell_pixels"] ** 2 + (2 if feats.get("coords") else 0)
+    return demo["train"]["batch_size"], channels, demo["model"]["options"]
+
+
 def samples_per_cpu_second(step: Callable[[], None], batch: int, steps: int) -> float:
     start = time.process_time()
     for _ in range(steps):
@@ -107,9 +116,9 @@ def main() -> None:
     for width in (8, 11, 14, 16, 24):
         slow, fast = kernel_ms(width)
         print(f"softmax fwd+bwd (256, 4, 16, {width}): torch {slow:.2f} ms, padded {fast:.2f} ms")
-    demo = yaml.safe_load(CONFIG.read_text())["datasets"]["demo"]["model"]["options"]
-    step = training_step(256, 11, 16, 194, 19, **demo)
-    compare("demo TRAR step (batch 256, 11 tokens)", step, 256, 12, args.rounds)
+    batch, channels, demo = demo_network()
+    step = training_step(batch, 11, 16, channels, 19, **demo)
+    compare(f"demo TRAR step (batch {batch}, 11 tokens)", step, batch, 12, args.rounds)
     if args.paper:
         step = training_step(64, 14, 64, 2048, 3129)
         compare("paper TRAR step (batch 64, 14 tokens, 8x8x2048)", step, 64, 2, args.rounds)
