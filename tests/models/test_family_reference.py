@@ -5,9 +5,10 @@ numbers exactly: official checkpoints load by name, resumes replay bit for bit. 
 reference was computed before the models were split into one file per family.
 
 Initial weights come from torch's CPU generator alone, so their hash is the same on every
-machine. Logits are compared bit for bit when the torch version and CPU instruction set are
+machine. Logits are compared bit for bit when the torch version, CPU vendor and instruction set are
 the ones the reference was recorded with (a different SIMD width may round a matmul
-differently), else within 1e-5. Rewrite the file (only for a deliberate change of the
+differently, and MKL takes other code paths on AMD than on Intel at the same AVX-512),
+else within 1e-5. Rewrite the file (only for a deliberate change of the
 numbers) with ``.venv/bin/python tests/models/test_family_reference.py``.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import platform
 import sys
 from pathlib import Path
 from typing import Any
@@ -84,8 +86,22 @@ def run_case(name: str, fmt: str, options: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def cpu_vendor() -> str:
+    """``GenuineIntel``, ``AuthenticAMD``, ... from /proc/cpuinfo (Linux), else the platform's."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("vendor_id"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
 def machine() -> dict[str, str]:
-    return {"torch": torch.__version__, "cpu": torch.backends.cpu.get_cpu_capability()}
+    return {
+        "torch": torch.__version__,
+        "cpu": torch.backends.cpu.get_cpu_capability(),
+        "vendor": cpu_vendor(),
+    }
 
 
 @pytest.fixture(scope="module")
