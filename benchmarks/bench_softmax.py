@@ -3,11 +3,11 @@
 torch's CPU softmax over a last dimension shorter than 16 is several times slower than over
 16, forward and backward; ``softmax_last`` pads such rows with −inf to 16 columns. This
 prints (1) the kernel alone, forward + backward, per key count, and (2) whole TRAR training
-steps (forward, backward, fused Adam) of the demo network (the config's batch, cells and
-options, 11 tokens) and, with
-``--paper``, of the paper configuration (batch 64, 14 tokens; minutes on a CPU), with
-``kernels.SOFTMAX_MIN_WIDTH`` switched between 0 (torch's softmax everywhere) and 16 in
-alternating rounds of one process, so that the ratio is measured on the same machine state.
+steps (forward, backward, fused Adam) of the demo network (the config's batch, channels and
+options, 11 tokens) and, with ``--paper``, of the paper configuration (batch 64, 14 tokens;
+minutes on a CPU), with ``kernels.SOFTMAX_MIN_WIDTH`` switched between 0 (torch's softmax
+everywhere) and 16 in alternating rounds of one process, so that the ratio is measured on the
+same machine state.
 
     python benchmarks/bench_softmax.py [--threads 1] [--rounds 6] [--paper]
 """
@@ -26,6 +26,7 @@ import yaml
 
 import lsat.models.kernels as kernels
 from lsat.engine.cpu import retain_freed_memory
+from lsat.features.backends import pixels_channels
 from lsat.models import build_model
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
@@ -74,8 +75,7 @@ def training_step(
 def demo_network() -> tuple[int, int, dict[str, Any]]:
     """The demo config's batch size, feature channels and model options."""
     demo = yaml.safe_load(CONFIG.read_text())["datasets"]["demo"]
-    feats = demo["features"]
-    channels = 3 * feats["cell_pixels"] ** 2 + (2 if feats.get("coords") else 0)
+    channels = pixels_channels(demo["features"]["cell_pixels"], demo["features"]["coords"])
     return demo["train"]["batch_size"], channels, demo["model"]["options"]
 
 

@@ -141,14 +141,19 @@ def versions() -> dict[str, Any]:
     }
 
 
-def _cpu_name() -> str:
+def cpu_info(field: str) -> str | None:
+    """The first ``field`` of /proc/cpuinfo (``model name``, ``vendor_id``); None off Linux."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith(field):
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return None
+
+
+def _cpu_name() -> str:
+    return cpu_info("model name") or platform.processor() or platform.machine()
 
 
 def device_name(device: Any = None) -> str:

@@ -5,11 +5,11 @@ numbers exactly: official checkpoints load by name, resumes replay bit for bit. 
 reference was computed before the models were split into one file per family.
 
 Initial weights come from torch's CPU generator alone, so their hash is the same on every
-machine. Logits are compared bit for bit when the torch version, CPU vendor and instruction set are
-the ones the reference was recorded with (a different SIMD width may round a matmul
-differently, and MKL takes other code paths on AMD than on Intel at the same AVX-512),
-else within 1e-5. Rewrite the file (only for a deliberate change of the
-numbers) with ``.venv/bin/python tests/models/test_family_reference.py``.
+machine. Logits are compared bit for bit when the torch version, CPU vendor and instruction
+set are the ones the reference was recorded with (a different SIMD width may round a matmul
+differently, and MKL takes other code paths on AMD than on Intel at the same AVX-512), else
+within 1e-5. Rewrite the file (only for a deliberate change of the numbers) with
+``.venv/bin/python tests/models/test_family_reference.py``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import torch
 from model_helpers import ANSWERS, TINY, TOKENS, tiny_batch
 
 from lsat.models import build_model, set_attention_backend
+from lsat.provenance import cpu_info
 
 REFERENCE = Path(__file__).with_name("family_reference.json")
 CASES: dict[str, tuple[str, str, dict[str, Any]]] = {
@@ -86,21 +87,12 @@ def run_case(name: str, fmt: str, options: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def cpu_vendor() -> str:
-    """``GenuineIntel``, ``AuthenticAMD``, ... from /proc/cpuinfo (Linux), else the platform's."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("vendor_id"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
 def machine() -> dict[str, str]:
     return {
         "torch": torch.__version__,
         "cpu": torch.backends.cpu.get_cpu_capability(),
-        "vendor": cpu_vendor(),
+        # GenuineIntel, AuthenticAMD, ...
+        "vendor": cpu_info("vendor_id") or platform.processor() or "unknown",
     }
 
 
