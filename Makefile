@@ -19,6 +19,9 @@ comma := ,
 # uv installs the pinned set in about 15 s where pip takes about 95 s (benchmarks/RESULTS.md,
 # "Install"). uv reads no pip configuration, so pip's find-links (a local wheel folder, e.g. a
 # CPU-only torch) and CA bundle are passed on; if uv fails for any reason, pip installs instead.
+# --compile-bytecode: pip writes .pyc files at install, uv does not; without them, where
+# PYTHONDONTWRITEBYTECODE is set, every process of the pipeline compiles torch's modules again
+# (benchmarks/RESULTS.md, "Bytecode at install").
 PIP_CONF = $(PYTHON) -m pip config get global.$(1) 2>/dev/null
 UV_LINKS = $(or $(PIP_FIND_LINKS),$(shell $(call PIP_CONF,find-links)))
 UV_CERT = $(or $(PIP_CERT),$(shell $(call PIP_CONF,cert)))
@@ -27,7 +30,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -c requirements/constraints.txt uv
 	$(if $(UV_LINKS),UV_FIND_LINKS='$(subst $(space),$(comma),$(strip $(UV_LINKS)))') \
-		$(if $(UV_CERT),SSL_CERT_FILE='$(UV_CERT)') $(BIN)/uv pip install -q --python $(BIN)/python $(INSTALL_ARGS) \
+		$(if $(UV_CERT),SSL_CERT_FILE='$(UV_CERT)') $(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python $(INSTALL_ARGS) \
 		|| { echo 'uv failed: installing with pip' >&2; $(BIN)/pip install -q $(INSTALL_ARGS); }
 	touch $@
 
