@@ -5,6 +5,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
 # Rules and stages call `lsat`, `snakemake` calls `python`: all from the venv.
 export PATH := $(abspath $(BIN)):$(PATH)
 # As root the cluster tests can always start Slurm: make them fail rather than skip.
@@ -25,20 +26,30 @@ comma := ,
 PIP_CONF = $(PYTHON) -m pip config get global.$(1) 2>/dev/null
 UV_LINKS = $(or $(PIP_FIND_LINKS),$(shell $(call PIP_CONF,find-links)))
 UV_CERT = $(or $(PIP_CERT),$(shell $(call PIP_CONF,cert)))
-INSTALL_ARGS := -c requirements/constraints.txt -e '.[dev]'
-$(STAMP): pyproject.toml requirements/constraints.txt
+# install EXTRAS: the project with those extras, at the pins of requirements/constraints.txt.
+install = $(if $(UV_LINKS),UV_FIND_LINKS='$(subst $(space),$(comma),$(strip $(UV_LINKS)))') \
+	$(if $(UV_CERT),SSL_CERT_FILE='$(UV_CERT)') $(BIN)/uv pip install -q --compile-bytecode \
+	--python $(BIN)/python -c requirements/constraints.txt -e '.[$(1)]' \
+	|| { echo 'uv failed: installing with pip' >&2; \
+	$(BIN)/pip install -q -c requirements/constraints.txt -e '.[$(1)]'; }
+# `make demo` needs the package and Snakemake only: the `pipeline` extra is 77 packages where
+# `dev` (DVC, the Slurm executor, linters, pytest) is 165, 12 s less of a cold install
+# (benchmarks/RESULTS.md, "Install"). `make test` adds the rest to the same venv.
+$(DEMO_STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -c requirements/constraints.txt uv
-	$(if $(UV_LINKS),UV_FIND_LINKS='$(subst $(space),$(comma),$(strip $(UV_LINKS)))') \
-		$(if $(UV_CERT),SSL_CERT_FILE='$(UV_CERT)') $(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python $(INSTALL_ARGS) \
-		|| { echo 'uv failed: installing with pip' >&2; $(BIN)/pip install -q $(INSTALL_ARGS); }
+	$(call install,pipeline)
+	touch $@
+
+$(STAMP): $(DEMO_STAMP)
+	$(call install,dev)
 	touch $@
 
 system-deps:
 	scripts/install-system-deps.sh
 
 # The whole demo: data, features, vocabulary, training, validation, test result file.
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/snakemake --workflow-profile workflow/profiles/default
 	$(BIN)/lsat summary
 
