@@ -45,6 +45,18 @@ def test_same_seed_gives_byte_identical_files(demo, tmp_path):
     assert _tree(other) != _tree(demo)
 
 
+def test_render_threads_do_not_change_the_files(tmp_path, monkeypatch):
+    """Images rendered on one thread or on four are the same bytes in the same files."""
+    import lsat.data.demo_files as demo_files
+
+    trees = []
+    for threads in (1, 4):
+        monkeypatch.setattr(demo_files, "RENDER_THREADS", threads)
+        write_demo(tmp_path / str(threads), seed=3, images=SIZES, questions_per_image=10)
+        trees.append(_tree(tmp_path / str(threads)))
+    assert trees[0] == trees[1]
+
+
 def test_pngs_carry_no_metadata(demo):
     png = next((demo / "vqa" / "images" / "train2014").glob("*.png"))
     data = png.read_bytes()
