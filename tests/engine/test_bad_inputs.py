@@ -4,6 +4,7 @@ evaluation files that do not describe the same questions."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,20 @@ def test_evaluate_refuses_mismatched_image_ids(tmp_path, capsys):
     assert main(_eval_files(tmp_path, ann_image=8)) == 2
     err = _one_line(capsys)
     assert "annotation of question id 1 has image_id 8" in err and "gives image_id 7" in err
+
+
+def test_ddp_rank_errors_are_not_buried_under_a_torchrun_traceback(world):  # noqa: F811
+    """`lsat train --nproc 2` on a bad setting: each rank's one line, then one line of ours."""
+    import subprocess
+    import sys
+
+    _root, cfg = world
+    cmd = [sys.executable, "-m", "lsat.cli", "train", "--config", str(cfg), "--dataset", "demo",
+           "--split", "train", "--nproc", "2", "--set", "finetune=null",
+           "--set", "train.result_split=finetune"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2  # the rank's status for bad input, as without --nproc
+    assert "Traceback" not in proc.stderr and "OMP_NUM_THREADS" not in proc.stderr, proc.stderr
+    assert "result_split is finetune but datasets.demo.finetune is null" in proc.stderr
+    # Whichever rank fails first, torchrun stops the other with SIGTERM.
+    assert re.search(r"lsat: DDP run failed \(rank [01] exit status 2", proc.stderr), proc.stderr

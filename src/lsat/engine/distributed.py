@@ -6,8 +6,8 @@ A training process learns its place from the environment: torchrun sets ``RANK``
 and ``MASTER_PORT`` derives from ``SLURM_JOB_ID`` (:mod:`lsat.engine.slurmenv`), so the
 ranks of a multi-node job find each other. With
 neither, the process is alone (world size 1, no process group). ``lsat train --nproc N``
-re-executes the same command under ``torch.distributed.run`` so a Snakemake/SLURM rule with
-``gpu: N`` gets N processes without knowing about torchrun.
+re-executes the same command under torchrun (:mod:`lsat.engine.launch`) so a Snakemake/SLURM
+rule with ``gpu: N`` gets N processes without knowing about torchrun.
 
 Besides the main group (NCCL on CUDA, gloo on CPU) a gloo group carries the tiny CPU
 collectives of the control flow (the stop flag checked every step), so they never force a
@@ -136,10 +136,12 @@ def relaunch(nproc: int, argv: list[str], gpus: str | None = None) -> int:
         env.pop(key, None)
     if gpus is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpus
+    # torchrun's own default, without its banner (the engine sets torch's threads itself).
+    env.setdefault("OMP_NUM_THREADS", "1")
     cmd = [
         sys.executable,
         "-m",
-        "torch.distributed.run",
+        "lsat.engine.launch",
         f"--nproc_per_node={nproc}",
         "--master_addr=127.0.0.1",
         f"--master_port={free_port()}",
