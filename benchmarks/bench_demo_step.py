@@ -8,12 +8,14 @@ measured on the same machine state (benchmarks/RESULTS.md, "The demo's training,
 round"). The first variant is the reference; the default compares two heads with four.
 
     python benchmarks/bench_demo_step.py [--threads 1] [--rounds 6] [--variant multi_head=4 ...]
+    python benchmarks/bench_demo_step.py --thread-counts 1,2   # wall samples/s per thread count
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import time
 from collections.abc import Callable
 
 import torch
@@ -36,7 +38,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=12, help="steps per round")
     parser.add_argument("--variant", action="append", type=parse_variant,
                         help="model options over the config's (repeatable)")  # fmt: skip
+    parser.add_argument(
+        "--thread-counts", default=None, help="e.g. 1,2: the config's step per count, wall"
+    )
     args = parser.parse_args()
+    if args.thread_counts:
+        compare_threads([int(n) for n in args.thread_counts.split(",")], args.rounds, args.steps)
+        return
     variants = args.variant or [{"multi_head": 4}, {"multi_head": 2}]
     torch.set_num_threads(args.threads)
     retain_freed_memory()  # as the engine does on CPU
@@ -57,6 +65,32 @@ def main() -> None:
         median = statistics.median(rate)
         print(f"{variant}: {median:,.0f} samples per CPU s (median of {args.rounds}), "
               f"{median / reference:.2f}x the first")  # fmt: skip
+
+
+def compare_threads(counts: list[int], rounds: int, steps: int) -> None:
+    """Wall-clock samples/s of the config's demo step at each torch thread count.
+
+    Wall time, not CPU time: the question is what a second core buys the one training run of
+    ``make demo``. Counts alternate within each round, so a drifting VM affects all alike.
+    """
+    retain_freed_memory()
+    batch, channels, options = demo_network()
+    step = training_step(batch, 11, 16, channels, 19, **options)
+    step()  # warm-up
+    rates: dict[int, list[float]] = {n: [] for n in counts}
+    for _ in range(rounds):
+        for n in counts:
+            torch.set_num_threads(n)
+            start = time.perf_counter()
+            for _ in range(steps):
+                step()
+            rates[n].append(steps * batch / (time.perf_counter() - start))
+    first = statistics.median(rates[counts[0]])
+    for n in counts:
+        median = statistics.median(rates[n])
+        spread = f"{min(rates[n]):,.0f}-{max(rates[n]):,.0f}"
+        print(f"{n} thread(s): {median:,.0f} samples/s wall (median of {rounds}; {spread}), "
+              f"{median / first:.2f}x the first")  # fmt: skip
 
 
 if __name__ == "__main__":
