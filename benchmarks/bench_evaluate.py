@@ -8,13 +8,15 @@ times, in this one process and on the same files, each version of:
 - ``official loop``: a re-statement of the official ``VQA``/``VQAEval`` flow — load the
   three files, index them, and for every question normalise the strings anew and compare
   whole answer dicts for the leave-one-out subsets, as ``vqaEval.py`` does;
-- with ``--official DIR`` also the real official scripts found in DIR (``vqa.py`` and
-  ``vqaEval.py`` of openvqa's copy, which run on Python 3; not shipped with the project).
+- with ``--official DIR`` (legacy) and ``--official-2021 DIR`` also the real official
+  scripts found there, ``vqa.py`` and ``vqaEval.py``: openvqa's copy of the legacy version
+  (Python 3), and GT-Vision-Lab/VQA's 2021 version with its Python 2 print statements
+  converted (``2to3``, tabs expanded); neither is shipped with the project.
 
 Both must give the same numbers; the script checks it.
 
-    python benchmarks/bench_evaluate.py [--questions 214354] [--official DIR] [--dir DIR]
-        [--repeat N]
+    python benchmarks/bench_evaluate.py [--questions 214354] [--official DIR]
+        [--official-2021 DIR] [--dir DIR] [--repeat N]
 
 With ``--dir``, files already there are reused (generating them takes minutes).
 """
@@ -23,10 +25,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import io
 import json
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -131,15 +133,22 @@ def official_loop(paths: dict[str, Path], version: str) -> float:
 
 
 def real_official(paths: dict[str, Path], directory: Path) -> float:
-    """The official scripts of ``directory`` (openvqa's Python-3 copy), run as they are."""
-    sys.path.insert(0, str(directory))
-    from vqa import VQA  # type: ignore[import-not-found]
-    from vqaEval import VQAEval  # type: ignore[import-not-found]
+    """The official scripts of ``directory`` (``vqa.py``, ``vqaEval.py``), run as they are.
 
+    Loaded from their files under names of their own, so that the two versions' copies
+    (which share module names) can both run in this process.
+    """
+    modules = {}
+    for name in ("vqa", "vqaEval"):
+        spec = importlib.util.spec_from_file_location(f"official_{name}_{directory.name}",
+                                                      directory / f"{name}.py")  # fmt: skip
+        assert spec is not None and spec.loader is not None, directory
+        modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(modules[name])
     with contextlib.redirect_stdout(io.StringIO()):
-        vqa = VQA(str(paths["a"]), str(paths["q"]))
+        vqa = modules["vqa"].VQA(str(paths["a"]), str(paths["q"]))
         result = vqa.loadRes(str(paths["p"]), str(paths["q"]))
-        evaluator = VQAEval(vqa, result, n=2)
+        evaluator = modules["vqaEval"].VQAEval(vqa, result, n=2)
         evaluator.evaluate()
     return evaluator.accuracy["overall"]
 
@@ -157,7 +166,8 @@ def _timed(fn, repeat: int = 1):  # type: ignore[no-untyped-def]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, default=214_354)
-    parser.add_argument("--official", type=Path, default=None, help="folder with vqaEval.py")
+    parser.add_argument("--official", type=Path, help="legacy vqa.py + vqaEval.py (openvqa's)")
+    parser.add_argument("--official-2021", type=Path, help="GT-Vision-Lab's, in Python 3")
     parser.add_argument("--dir", type=Path, default=None, help="where to write the files")
     parser.add_argument("--repeat", type=int, default=1, help="best of N, both sides")
     args = parser.parse_args()
@@ -178,8 +188,9 @@ def main() -> None:
             theirs, t_theirs = _timed(lambda v=version: official_loop(paths, v), args.repeat)
             assert ours == theirs, (version, ours, theirs)
             real = "-"
-            if args.official is not None and version == "legacy":
-                value, t_real = _timed(lambda: real_official(paths, args.official))
+            official = {"legacy": args.official, "2021": args.official_2021}[version]
+            if official is not None:
+                value, t_real = _timed(lambda d=official: real_official(paths, d), args.repeat)
                 assert value == ours, (value, ours)
                 real = f"{t_real:.1f} s ({t_real / t_ours:.1f}×)"
             print(f"| {version} ({ours:.2f} %) | {t_ours:.1f} s | {t_theirs:.1f} s | "

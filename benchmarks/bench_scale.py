@@ -369,6 +369,10 @@ def child(step: str, cfg_path: Path) -> dict:
         else:
             n, _coverage = validate_result_file(result, qfile)
             out["detail"] = f"{n:,} entries, both files read"
+            # This row's times end here: the command below is its own row.
+            out["seconds"] = time.perf_counter() - t
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            out["cpu_seconds"] = usage.ru_utime + usage.ru_stime - cpu0
             out["command"] = _time_command(["validate-result", "--result", str(result),
                                             "--questions", str(qfile)])  # fmt: skip
     elif step == "bank_ram":
