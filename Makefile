@@ -34,7 +34,8 @@ install = $(if $(UV_LINKS),UV_FIND_LINKS='$(subst $(space),$(comma),$(strip $(UV
 	$(BIN)/pip install -q -c requirements/constraints.txt -e '.[$(1)]'; }
 # `make demo` needs the package and Snakemake only: the `pipeline` extra is 77 packages where
 # `dev` (DVC, the Slurm executor, linters, pytest) is 165, 12 s less of a cold install
-# (benchmarks/RESULTS.md, "Install"). `make test` adds the rest to the same venv.
+# (benchmarks/RESULTS.md, "Install: the demo's packages only"). `make test` adds the rest to
+# the same venv.
 $(DEMO_STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -c requirements/constraints.txt uv

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from PIL import Image
 
+import lsat.data.demo_files as demo_files
 from lsat.cli import main
 from lsat.data import clevr, vqa
 from lsat.data.answers import answer_counts, prep_answer
@@ -47,8 +48,6 @@ def test_same_seed_gives_byte_identical_files(demo, tmp_path):
 
 def test_render_threads_do_not_change_the_files(tmp_path, monkeypatch):
     """Images rendered on one thread or on four are the same bytes in the same files."""
-    import lsat.data.demo_files as demo_files
-
     trees = []
     for threads in (1, 4):
         monkeypatch.setattr(demo_files, "RENDER_THREADS", threads)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -88,9 +90,6 @@ def test_evaluate_refuses_mismatched_image_ids(tmp_path, capsys):
 
 def test_ddp_rank_errors_are_not_buried_under_a_torchrun_traceback(world):  # noqa: F811
     """`lsat train --nproc 2` on a bad setting: each rank's one line, then one line of ours."""
-    import subprocess
-    import sys
-
     _root, cfg = world
     cmd = [sys.executable, "-m", "lsat.cli", "train", "--config", str(cfg), "--dataset", "demo",
            "--split", "train", "--nproc", "2", "--set", "finetune=null",
